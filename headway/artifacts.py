@@ -1,0 +1,161 @@
+"""Frozen artifact records passed between the stages of the loop.
+
+Each stage is a plain function ``stage(inputs..., *, config) -> Artifact``. Negative
+decisions (a candidate not blessed) are artifacts too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Blessing",
+    "CheckResult",
+    "DatasetVersion",
+    "EvaluationReport",
+    "ModelVersionRef",
+    "PipelineResult",
+    "TrainedModel",
+    "ValidationReport",
+    "to_dict",
+]
+
+
+def to_dict(artifact: Any) -> dict[str, Any]:
+    """JSON-ready dict of an artifact, leaving out in-memory objects such as fitted models."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(artifact):
+        if f.metadata.get("transient"):
+            continue
+        value = getattr(artifact, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = to_dict(value)
+        elif isinstance(value, tuple | list):
+            value = [
+                to_dict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v
+                for v in value
+            ]
+        out[f.name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One version of the input table, addressed by the hash of its content."""
+
+    content_hash: str
+    source_uri: str
+    format: str
+    n_rows: int
+    columns: tuple[str, ...]
+    dtypes: dict[str, str]
+    schema_hash: str
+    created_at: str
+
+    @property
+    def short_hash(self) -> str:
+        return self.content_hash[:12]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    message: str
+    column: str | None = None
+    severity: str = "error"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Outcome of validating a dataset version against the project's expectations."""
+
+    dataset_hash: str
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks if c.severity == "error")
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed and c.severity == "error"]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed and c.severity == "warn"]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """The best model of a search, fitted, with what is needed to serve it."""
+
+    family: str
+    params: dict[str, Any]
+    metric: str
+    valid_score: float
+    n_trials: int
+    feature_columns: tuple[str, ...]
+    categorical_columns: tuple[str, ...]
+    classes: tuple[Any, ...] | None
+    threshold: float | None
+    estimator: Any = field(repr=False, compare=False, metadata={"transient": True})
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Metrics of a model on the held-out test split."""
+
+    metric: str
+    higher_is_better: bool
+    metrics: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    n_test: int
+
+    @property
+    def primary(self) -> float:
+        return self.metrics[self.metric]
+
+
+@dataclass(frozen=True)
+class Blessing:
+    """The gate's decision on a candidate; ``blessed=False`` is recorded too."""
+
+    blessed: bool
+    reasons: tuple[str, ...]
+    metric: str
+    candidate_value: float
+    champion_version: str | None = None
+    champion_value: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelVersionRef:
+    """A version in the model registry."""
+
+    name: str
+    version: str
+    run_id: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Everything one ``headway run`` produced."""
+
+    project: str
+    dataset: DatasetVersion
+    validation: ValidationReport
+    model: TrainedModel
+    evaluation: EvaluationReport
+    blessing: Blessing
+    version: ModelVersionRef
+    run_id: str
+    tracking_uri: str
+    duration_seconds: float

@@ -1,0 +1,49 @@
+"""The ``headway`` command (Typer + Rich); one module per command group."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from headway.cli._common import err_console
+from headway.cli.project import init, run, status
+from headway.cli.quickstart import quickstart
+from headway.cli.serve import serve
+from headway.exceptions import HeadwayError
+from headway.settings import load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="headway",
+    help="Automated MLOps for tabular predictive models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(quickstart)
+app.command()(init)
+app.command()(run)
+app.command()(serve)
+app.command()(status)
+
+
+def _quiet_libraries(level: str) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("mlflow", "alembic", "optuna"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def main() -> None:
+    """Entry point: user errors become one red line on stderr and exit code 1."""
+    _quiet_libraries(load_settings().log_level.upper())
+    try:
+        app()
+    except HeadwayError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)

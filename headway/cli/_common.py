@@ -1,0 +1,78 @@
+"""Shared pieces of the CLI: consoles, the project option, progress rendering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from headway.training import TrialRecord
+
+console = Console()
+err_console = Console(stderr=True)
+
+ProjectOption = Annotated[
+    Path,
+    typer.Option("--project", "-p", help="Project directory (holds headway.yaml)."),
+]
+
+
+class RichObserver:
+    """Renders pipeline events: a spinner per stage, a bar for the trials, a line per stage."""
+
+    def __init__(self, out: Console) -> None:
+        self.console = out
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=out,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> RichObserver:
+        self.progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.progress.stop()
+
+    def stage_started(self, stage: str) -> None:
+        self._task = self.progress.add_task(stage, total=None, note="")
+
+    def stage_finished(self, stage: str, summary: str) -> None:
+        if self._task is not None:
+            self.progress.remove_task(self._task)
+            self._task = None
+        self.console.print(f"[green]✓[/green] [bold]{stage:<9}[/bold] {summary}")
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        if self._task is None:
+            return
+        self.progress.update(
+            self._task,
+            completed=record.number + 1,
+            total=record.n_trials,
+            note=f"trial {record.number}: {record.value:.4f}",
+        )

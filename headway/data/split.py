@@ -1,0 +1,57 @@
+"""Holdout splits: time-based when the data has a timestamp, stratified random otherwise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from headway.project import DataConfig, SplitConfig
+
+__all__ = ["Split", "split"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train (fit), valid (tune) and test (holdout) parts of a table."""
+
+    strategy: str
+    train: pd.DataFrame = field(repr=False)
+    valid: pd.DataFrame = field(repr=False)
+    test: pd.DataFrame = field(repr=False)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "strategy": self.strategy,
+            "n_train": len(self.train),
+            "n_valid": len(self.valid),
+            "n_test": len(self.test),
+        }
+
+
+def split(
+    frame: pd.DataFrame, *, data: DataConfig, config: SplitConfig, task: str, seed: int
+) -> Split:
+    """Split ``frame`` into train, valid and test.
+
+    With a timestamp column the most recent ``test_fraction`` of rows is the test set and
+    the ``valid_fraction`` before it the validation set: the model is always judged on
+    data from after what it learned from. Without one, a seeded random split, stratified
+    by class for classification.
+    """
+    frame = frame[frame[data.target].notna()]
+    n = len(frame)
+    n_test = max(1, round(n * config.test_fraction))
+    n_valid = max(1, round(n * config.valid_fraction))
+    if data.timestamp_column is not None:
+        ordered = frame.sort_values(data.timestamp_column, kind="stable")
+        train = ordered.iloc[: n - n_test - n_valid]
+        valid = ordered.iloc[n - n_test - n_valid : n - n_test]
+        test = ordered.iloc[n - n_test :]
+        return Split("time", train, valid, test)
+    stratify = frame[data.target] if task != "regression" else None
+    rest, test = train_test_split(frame, test_size=n_test, random_state=seed, stratify=stratify)
+    stratify = rest[data.target] if task != "regression" else None
+    train, valid = train_test_split(rest, test_size=n_valid, random_state=seed, stratify=stratify)
+    return Split("random_stratified" if task != "regression" else "random", train, valid, test)

@@ -1,0 +1,128 @@
+"""Example projects written by ``headway init --example NAME``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from headway.datasets.churn import make_churn
+from headway.exceptions import ConfigError
+
+__all__ = ["EXAMPLES", "Example", "write_example"]
+
+GITIGNORE = """\
+# headway keeps its embedded stores (MLflow database, artifacts, logs) here.
+.headway/
+"""
+
+
+@dataclass(frozen=True)
+class Example:
+    """A bundled example: a data generator and the project file that goes with it."""
+
+    name: str
+    description: str
+    data_file: str
+    generate: Callable[..., pd.DataFrame]
+    config_template: str
+
+
+_CHURN_YAML = """\
+# headway project file. Every key is documented in docs/configuration.md.
+name: {name}
+task: binary                     # binary | multiclass | regression
+seed: 42
+
+data:
+  source:
+    path: {data_file}            # CSV or Parquet, relative to this file
+  target: churned                # the column to predict
+  id_column: customer_id         # unique per row; never used as a feature
+  timestamp_column: observed_at  # enables a time-based holdout (train on the past)
+  exclude_columns: []
+
+split:
+  valid_fraction: 0.2            # used to tune hyper-parameters
+  test_fraction: 0.2             # the most recent rows: held out for evaluation and gates
+
+training:
+  metric: roc_auc
+  budget:
+    trials: 15                   # Optuna trials; whichever limit comes first stops the search
+    timeout_seconds: 60
+
+gates:
+  min_metrics:
+    roc_auc: 0.70                # a candidate below this never becomes champion
+  min_improvement: 0.0           # how much it must beat the current champion by
+
+serving:
+  host: 127.0.0.1
+  port: 8080
+"""
+
+EXAMPLES: dict[str, Example] = {
+    "churn": Example(
+        name="churn",
+        description="Binary classification: which customers will cancel their subscription.",
+        data_file="data/customers.csv",
+        generate=make_churn,
+        config_template=_CHURN_YAML,
+    ),
+}
+
+
+def write_example(
+    example: str,
+    directory: str | Path,
+    *,
+    n_rows: int = 50_000,
+    seed: int = 0,
+    name: str | None = None,
+    force: bool = False,
+) -> Path:
+    """Write an example project: ``headway.yaml``, its data file and a ``.gitignore``.
+
+    Args:
+        example: a key of :data:`EXAMPLES`.
+        directory: the project directory; created if missing.
+        n_rows: rows of generated data.
+        seed: seed of the generator.
+        name: project (and registered model) name; defaults to the example's name.
+        force: overwrite an existing ``headway.yaml``.
+
+    Returns:
+        The path of the written ``headway.yaml``.
+
+    Raises:
+        ConfigError: unknown example, or the directory already holds a project.
+    """
+    if example not in EXAMPLES:
+        raise ConfigError(
+            f"unknown example {example!r}; choose one of: {', '.join(sorted(EXAMPLES))}"
+        )
+    spec = EXAMPLES[example]
+    root = Path(directory)
+    config_path = root / "headway.yaml"
+    if config_path.exists() and not force:
+        raise ConfigError(
+            f"{config_path} already exists; use another directory, or --force to overwrite it."
+        )
+    data_path = root / spec.data_file
+    data_path.parent.mkdir(parents=True, exist_ok=True)
+    frame = spec.generate(n_rows, seed=seed)
+    tmp = data_path.with_suffix(".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(data_path)
+    config_path.write_text(
+        spec.config_template.format(name=name or spec.name, data_file=spec.data_file),
+        encoding="utf-8",
+    )
+    gitignore = root / ".gitignore"
+    if not gitignore.exists() or ".headway/" not in gitignore.read_text(encoding="utf-8"):
+        with gitignore.open("a", encoding="utf-8") as fh:
+            fh.write(GITIGNORE)
+    return config_path

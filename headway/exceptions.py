@@ -1,0 +1,68 @@
+"""The one error tree of headway.
+
+Every error a user can cause derives from :class:`HeadwayError`, and every message
+names the bad value (file, key, column, field), what was expected, and how to fix it.
+Third-party errors are translated at the boundary with ``raise ... from exc``.
+
+::
+
+    HeadwayError
+    ├── ConfigError          headway.yaml or settings are invalid
+    ├── ProjectNotFoundError the project directory or its headway.yaml does not exist
+    ├── DataError            the data cannot be read or fails validation
+    ├── TrainingError        no model could be trained within the budget
+    ├── RegistryError        the model registry refused or lacks something
+    │   └── ModelNotFoundError  no model version under that name, version or alias
+    └── ServingError         the server cannot start or a request cannot be served
+        └── InvalidRequestError the request body is malformed (HTTP 400)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "HeadwayError",
+    "InvalidRequestError",
+    "ModelNotFoundError",
+    "ProjectNotFoundError",
+    "RegistryError",
+    "ServingError",
+    "TrainingError",
+]
+
+
+class HeadwayError(Exception):
+    """Root of all errors raised by headway on purpose."""
+
+
+class ConfigError(HeadwayError):
+    """The project file or a setting is invalid."""
+
+
+class ProjectNotFoundError(HeadwayError):
+    """The project directory or its ``headway.yaml`` does not exist."""
+
+
+class DataError(HeadwayError):
+    """The data cannot be read, or it fails validation."""
+
+
+class TrainingError(HeadwayError):
+    """No model could be trained."""
+
+
+class RegistryError(HeadwayError):
+    """The model registry refused an operation or lacks an entry."""
+
+
+class ModelNotFoundError(RegistryError):
+    """No model version exists under the given name, version or alias."""
+
+
+class ServingError(HeadwayError):
+    """The prediction server cannot start or cannot serve a request."""
+
+
+class InvalidRequestError(ServingError):
+    """A prediction request is malformed; the server answers 400."""

@@ -1,0 +1,293 @@
+"""``headway run``: ingest, validate, split, train, evaluate, gate, register, promote."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import Protocol
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+
+from headway.artifacts import (
+    Blessing,
+    EvaluationReport,
+    ModelVersionRef,
+    PipelineResult,
+    TrainedModel,
+    to_dict,
+)
+from headway.data import feature_columns, ingest, raise_for_failures, split, validate
+from headway.data.split import Split
+from headway.evaluation import evaluate
+from headway.evaluation.metrics import compute_metrics, predict_scores, score
+from headway.gates import bless
+from headway.lineage import code_revision, environment
+from headway.project import CONFIG_FILENAME, HIGHER_IS_BETTER, Project
+from headway.registry import CHAMPION, ModelRegistry, mlflow_uris, version_tags
+from headway.training import TrialRecord, feature_frame, train
+from headway.training.preprocess import coerce_features, feature_types_of
+
+__all__ = ["NullObserver", "PipelineObserver", "run_pipeline"]
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("ingest", "validate", "train", "evaluate", "gate", "register")
+
+
+class PipelineObserver(Protocol):
+    """Receives progress events; the CLI renders them with Rich, tests may record them."""
+
+    def stage_started(self, stage: str) -> None: ...
+
+    def stage_finished(self, stage: str, summary: str) -> None: ...
+
+    def trial_finished(self, record: TrialRecord) -> None: ...
+
+
+class NullObserver:
+    """An observer that ignores every event."""
+
+    def stage_started(self, stage: str) -> None:
+        pass
+
+    def stage_finished(self, stage: str, summary: str) -> None:
+        pass
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        pass
+
+
+def _flatten(prefix: str, value: object, out: dict[str, str]) -> dict[str, str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+    else:
+        out[prefix] = str(value)[:500]
+    return out
+
+
+def _champion_report(
+    registry: ModelRegistry, project: Project, data: Split, candidate: EvaluationReport
+) -> tuple[EvaluationReport | None, str | None]:
+    """Score the current champion on the candidate's holdout rows."""
+    cfg = project.config
+    current = registry.version_by_alias(cfg.model_name, CHAMPION)
+    if current is None:
+        return None, None
+    estimator = registry.load_estimator(f"models:/{cfg.model_name}@{CHAMPION}")
+    try:
+        types = feature_types_of(estimator)
+        frame = coerce_features(data.test, types)[list(types.columns)]
+    except (KeyError, ValueError) as exc:
+        logger.warning("champion v%s cannot score this holdout: %s", current.version, exc)
+        return None, None
+    y = data.test[cfg.data.target].to_numpy()
+    scores = predict_scores(estimator, frame, cfg.task)
+    classes = getattr(estimator, "classes_", None)
+    threshold = getattr(estimator, "threshold", None)
+    metrics = compute_metrics(cfg.task, y, scores, classes=classes, threshold=threshold)
+    if candidate.metric not in metrics:
+        metrics[candidate.metric] = score(
+            candidate.metric, y, scores, classes=classes, threshold=threshold
+        )
+    report = EvaluationReport(
+        metric=candidate.metric,
+        higher_is_better=HIGHER_IS_BETTER[candidate.metric],
+        metrics=metrics,
+        intervals={},
+        n_test=len(y),
+    )
+    return report, current.version
+
+
+def run_pipeline(project: Project, *, observer: PipelineObserver | None = None) -> PipelineResult:
+    """Run the whole loop once for ``project`` and return what it produced.
+
+    Bad data stops the run before anything is written to MLflow. A candidate that fails
+    the gates is still registered (tag ``headway.blessed=false``) but gets no alias.
+
+    Raises:
+        DataError: the data cannot be read or fails validation.
+        TrainingError: no model could be trained within the budget.
+        RegistryError: the MLflow store refused an operation.
+    """
+    obs = observer or NullObserver()
+    cfg = project.config
+    started = time.perf_counter()
+
+    obs.stage_started("ingest")
+    dataset = ingest(cfg.data.source, root=project.root, timestamp_column=cfg.data.timestamp_column)
+    version = dataset.version
+    obs.stage_finished(
+        "ingest", f"{version.n_rows:,} rows x {len(version.columns)} columns, {version.short_hash}"
+    )
+
+    obs.stage_started("validate")
+    report = validate(dataset.frame, version, data=cfg.data, task=cfg.task)
+    raise_for_failures(report, source=str(project.data_path))
+    parts = split(dataset.frame, data=cfg.data, config=cfg.split, task=cfg.task, seed=cfg.seed)
+    features = feature_columns(dataset.frame, cfg.data)
+    warned = f", {len(report.warnings)} warning(s)" if report.warnings else ""
+    obs.stage_finished(
+        "validate",
+        f"{len(report.checks)} checks passed{warned}; {parts.strategy} split "
+        f"{len(parts.train):,}/{len(parts.valid):,}/{len(parts.test):,}",
+    )
+
+    project.state_dir.mkdir(parents=True, exist_ok=True)
+    registry = ModelRegistry(project.tracking_uri, project.registry_uri)
+    with mlflow_uris(project.tracking_uri, project.registry_uri):
+        experiment_id = registry.ensure_experiment(cfg.experiment_name, project.artifact_location)
+        lineage = {
+            "dataset_hash": version.content_hash,
+            "schema_hash": version.schema_hash,
+            "config_hash": cfg.config_hash(),
+            "source_uri": version.source_uri,
+            **code_revision(project.root),
+        }
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"{cfg.name}-run", tags=version_tags(lineage)
+        ) as run:
+            mlflow.log_params(_flatten("", cfg.model_dump(mode="json"), {}))
+            mlflow.log_dict(to_dict(version), "data/dataset_version.json")
+            mlflow.log_dict(to_dict(report), "data/validation_report.json")
+            mlflow.log_dict(parts.describe(), "data/split.json")
+            mlflow.log_dict(environment(), "environment.json")
+            mlflow.log_artifact(str(project.root / CONFIG_FILENAME))
+
+            obs.stage_started("train")
+
+            def on_trial(record: TrialRecord) -> None:
+                with mlflow.start_run(run_name=f"trial-{record.number}", nested=True):
+                    mlflow.log_params(record.params)
+                    mlflow.log_metrics(
+                        {
+                            f"valid_{cfg.metric}": record.value,
+                            "best_iteration": record.best_iteration,
+                        }
+                    )
+                obs.trial_finished(record)
+
+            model = train(
+                parts,
+                target=cfg.data.target,
+                features=features,
+                task=cfg.task,
+                metric=cfg.metric,
+                config=cfg.training,
+                seed=cfg.seed,
+                on_trial=on_trial,
+            )
+            mlflow.log_params({f"best.{k}": v for k, v in model.params.items()})
+            mlflow.log_metric(f"valid_{cfg.metric}", model.valid_score)
+            obs.stage_finished(
+                "train", f"{model.n_trials} trials, best valid {cfg.metric} {model.valid_score:.4f}"
+            )
+
+            obs.stage_started("evaluate")
+            evaluation, _ = evaluate(
+                model,
+                parts.test,
+                target=cfg.data.target,
+                task=cfg.task,
+                metric=cfg.metric,
+                seed=cfg.seed,
+            )
+            mlflow.log_metrics({f"test_{k}": v for k, v in evaluation.metrics.items()})
+            low, high = evaluation.intervals[cfg.metric]
+            mlflow.log_dict(to_dict(evaluation), "evaluation/report.json")
+            obs.stage_finished(
+                "evaluate",
+                f"test {cfg.metric} {evaluation.primary:.4f} (95% CI {low:.4f}-{high:.4f}), "
+                f"n={evaluation.n_test:,}",
+            )
+
+            obs.stage_started("gate")
+            champion, champion_version = _champion_report(registry, project, parts, evaluation)
+            blessing = bless(
+                evaluation, config=cfg.gates, champion=champion, champion_version=champion_version
+            )
+            mlflow.log_dict(to_dict(blessing), "evaluation/blessing.json")
+            mlflow.set_tag("headway.blessed", str(blessing.blessed).lower())
+            obs.stage_finished(
+                "gate",
+                ("blessed: " if blessing.blessed else "not blessed: ")
+                + "; ".join(blessing.reasons),
+            )
+
+            obs.stage_started("register")
+            ref = _register(registry, project, model, parts, evaluation, blessing, lineage)
+            obs.stage_finished(
+                "register",
+                f"{ref.name} v{ref.version}"
+                + (
+                    f" -> @{CHAMPION}"
+                    if blessing.blessed
+                    else f" (no alias; @{CHAMPION} unchanged)"
+                ),
+            )
+            run_id = run.info.run_id
+
+    return PipelineResult(
+        project=cfg.name,
+        dataset=version,
+        validation=report,
+        model=model,
+        evaluation=evaluation,
+        blessing=blessing,
+        version=ref,
+        run_id=run_id,
+        tracking_uri=project.tracking_uri,
+        duration_seconds=time.perf_counter() - started,
+    )
+
+
+def _register(
+    registry: ModelRegistry,
+    project: Project,
+    model: TrainedModel,
+    parts: Split,
+    evaluation: EvaluationReport,
+    blessing: Blessing,
+    lineage: dict[str, str],
+) -> ModelVersionRef:
+    cfg = project.config
+    example = parts.train[list(model.feature_columns)].head(5)
+    raw_sample = parts.train[list(model.feature_columns)].head(200)
+    predictions = model.estimator.predict(feature_frame(raw_sample, model))
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values; the raw training
+        # dtypes are kept on purpose, so that a plain MLflow load accepts raw columns.
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(raw_sample, np.asarray(predictions))
+    tags = version_tags(
+        {
+            **lineage,
+            "task": cfg.task,
+            "primary_metric": cfg.metric,
+            "blessed": blessing.blessed,
+            "threshold": model.threshold,
+            "feature_columns": list(model.feature_columns),
+            "categorical_columns": list(model.categorical_columns),
+            **{f"metric.{k}": round(v, 6) for k, v in evaluation.metrics.items()},
+        }
+    )
+    ref = registry.log_and_register(
+        model.estimator,
+        name=cfg.model_name,
+        signature=signature,
+        input_example=_json_safe(example),
+        tags=tags,
+    )
+    if blessing.blessed:
+        registry.set_alias(cfg.model_name, CHAMPION, ref.version)
+        ref = ModelVersionRef(ref.name, ref.version, ref.run_id, aliases=(CHAMPION,))
+    return ref
+
+
+def _json_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype(object).where(frame.notna(), None)

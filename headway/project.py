@@ -1,0 +1,330 @@
+"""``headway.yaml`` -> typed :class:`ProjectConfig`, and the :class:`Project` facade.
+
+A project is a directory holding ``headway.yaml``; everything headway writes for it on
+embedded defaults lives in ``DIR/.headway/`` (MLflow database, artifacts, logs).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from headway.exceptions import ConfigError, ProjectNotFoundError
+from headway.settings import Settings, load_settings
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "DataConfig",
+    "GateConfig",
+    "MlflowConfig",
+    "Project",
+    "ProjectConfig",
+    "ServingConfig",
+    "SourceConfig",
+    "SplitConfig",
+    "TrainingBudget",
+    "TrainingConfig",
+    "load_config",
+]
+
+CONFIG_FILENAME = "headway.yaml"
+STATE_DIRNAME = ".headway"
+
+Task = Literal["binary", "multiclass", "regression"]
+
+# Primary metric per task, and whether larger is better.
+DEFAULT_METRIC: dict[str, str] = {
+    "binary": "roc_auc",
+    "multiclass": "f1_macro",
+    "regression": "rmse",
+}
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "roc_auc": True,
+    "average_precision": True,
+    "accuracy": True,
+    "f1": True,
+    "f1_macro": True,
+    "log_loss": False,
+    "brier": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    """Where the training data comes from."""
+
+    type: Literal["csv", "parquet"] | None = Field(
+        default=None, description="File format; inferred from the file extension when omitted."
+    )
+    path: str = Field(description="Path of the data file, relative to the project directory.")
+    delimiter: str = Field(default=",", description="Field delimiter of a CSV file.")
+
+    @model_validator(mode="after")
+    def _infer_type(self) -> SourceConfig:
+        if self.type is None:
+            suffix = Path(self.path).suffix.lower()
+            inferred = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(suffix)
+            if inferred is None:
+                raise ValueError(
+                    f"cannot infer the format of {self.path!r} from its extension; "
+                    "set data.source.type to 'csv' or 'parquet'"
+                )
+            object.__setattr__(self, "type", inferred)
+        return self
+
+
+class DataConfig(_Strict):
+    """The table to learn from and the roles of its columns."""
+
+    source: SourceConfig
+    target: str = Field(description="Column to predict.")
+    id_column: str | None = Field(default=None, description="Unique row/entity id; not a feature.")
+    timestamp_column: str | None = Field(
+        default=None, description="Event time; enables a time-based holdout. Not a feature."
+    )
+    exclude_columns: list[str] = Field(
+        default_factory=list, description="Columns that must not be used as features."
+    )
+
+
+class SplitConfig(_Strict):
+    """How rows are divided into train, validation (tuning) and test (holdout)."""
+
+    valid_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    test_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+
+
+class TrainingBudget(_Strict):
+    """Limits on the hyper-parameter search; whichever is reached first stops it."""
+
+    trials: int = Field(default=20, ge=1, le=10_000)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class TrainingConfig(_Strict):
+    """Model search settings."""
+
+    metric: str | None = Field(
+        default=None,
+        description="Primary metric; defaults to roc_auc (binary), f1_macro (multiclass), rmse.",
+    )
+    budget: TrainingBudget = Field(default_factory=TrainingBudget)
+    model_families: list[Literal["lightgbm"]] = Field(
+        default_factory=lambda: list[Literal["lightgbm"]](["lightgbm"])
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        if value is not None and value not in HIGHER_IS_BETTER:
+            raise ValueError(f"unknown metric {value!r}; choose one of {sorted(HIGHER_IS_BETTER)}")
+        return value
+
+
+class GateConfig(_Strict):
+    """What a candidate must reach to become ``champion``."""
+
+    min_metrics: dict[str, float] = Field(
+        default_factory=dict, description="Lower bounds, e.g. {roc_auc: 0.7}."
+    )
+    max_metrics: dict[str, float] = Field(
+        default_factory=dict, description="Upper bounds, e.g. {rmse: 12.5}."
+    )
+    min_improvement: float = Field(
+        default=0.0,
+        ge=0,
+        description="How much the candidate must beat the champion on the primary metric.",
+    )
+
+    @field_validator("min_metrics", "max_metrics")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(HIGHER_IS_BETTER))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; choose from {sorted(HIGHER_IS_BETTER)}")
+        return value
+
+
+class MlflowConfig(_Strict):
+    """Where runs and models are stored. ``None`` means the embedded store in ``.headway/``."""
+
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    experiment: str | None = Field(default=None, description="Defaults to the project name.")
+    model_name: str | None = Field(default=None, description="Defaults to the project name.")
+
+
+class ServingConfig(_Strict):
+    """Defaults for ``headway serve``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class ProjectConfig(_Strict):
+    """The typed content of ``headway.yaml``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    task: Task
+    data: DataConfig
+    seed: int = 42
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    gates: GateConfig = Field(default_factory=GateConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+
+    @property
+    def metric(self) -> str:
+        """The primary metric used for tuning and for the comparison with the champion."""
+        return self.training.metric or DEFAULT_METRIC[self.task]
+
+    @property
+    def model_name(self) -> str:
+        return self.mlflow.model_name or self.name
+
+    @property
+    def experiment_name(self) -> str:
+        return self.mlflow.experiment or self.name
+
+    def config_hash(self) -> str:
+        """A stable hash of the configuration, recorded as lineage."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _describe_error(error: Any, known_keys: dict[tuple[str | int, ...], list[str]]) -> str:
+    loc = tuple(error["loc"])
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent, name = loc[:-1], str(loc[-1])
+        candidates = known_keys.get(parent, [])
+        close = difflib.get_close_matches(name, candidates, n=1)
+        hint = f" Did you mean '{'.'.join([*map(str, parent), close[0]])}'?" if close else ""
+        allowed = f" Allowed keys here: {', '.join(candidates)}." if candidates else ""
+        return f"unknown key '{key}'.{hint}{allowed} Remove or rename it."
+    if kind == "missing":
+        return f"required key '{key}' is missing. Add it (see docs/configuration.md)."
+    given = error.get("input")
+    shown = repr(given) if not isinstance(given, dict | list) else type(given).__name__
+    return f"key '{key}': {error['msg']} (got {shown}). Fix the value in headway.yaml."
+
+
+def _known_keys() -> dict[tuple[str | int, ...], list[str]]:
+    """Allowed keys at each nesting level, for 'did you mean' hints."""
+    out: dict[tuple[str | int, ...], list[str]] = {}
+
+    def walk(model: type[BaseModel], prefix: tuple[str | int, ...]) -> None:
+        out[prefix] = list(model.model_fields)
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, (*prefix, name))
+
+    walk(ProjectConfig, ())
+    return out
+
+
+def load_config(path: str | Path) -> ProjectConfig:
+    """Read and validate a ``headway.yaml``.
+
+    Raises:
+        ProjectNotFoundError: the file does not exist.
+        ConfigError: the YAML is malformed or a key is unknown, missing or mistyped;
+            the message lists every problem with its key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ProjectNotFoundError(
+            f"{path}: no such project file. Create one with 'headway init DIR --example churn'."
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of keys (name, task, data, ...), got {type(raw).__name__}."
+        )
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        known = _known_keys()
+        problems = "\n".join(f"  - {_describe_error(err, known)}" for err in exc.errors())
+        raise ConfigError(f"{path}: invalid project file:\n{problems}") from exc
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project directory with its validated configuration and resolved locations.
+
+    Example:
+        >>> project = Project.load("headway-quickstart")  # doctest: +SKIP
+        >>> project.tracking_uri  # doctest: +SKIP
+        'sqlite:///.../headway-quickstart/.headway/mlflow.db'
+    """
+
+    root: Path
+    config: ProjectConfig
+    settings: Settings
+
+    @classmethod
+    def load(cls, directory: str | Path, *, settings: Settings | None = None) -> Project:
+        """Load the project in ``directory``.
+
+        Raises:
+            ProjectNotFoundError: the directory or its ``headway.yaml`` does not exist.
+            ConfigError: the project file is invalid.
+        """
+        root = Path(directory).expanduser().resolve()
+        if not root.is_dir():
+            raise ProjectNotFoundError(
+                f"{directory}: project directory does not exist. "
+                "Create it with 'headway init DIR --example churn' or pass --project DIR."
+            )
+        config = load_config(root / CONFIG_FILENAME)
+        return cls(root=root, config=config, settings=settings or load_settings())
+
+    @property
+    def state_dir(self) -> Path:
+        """``DIR/.headway``: embedded stores, artifacts and logs."""
+        return self.root / STATE_DIRNAME
+
+    @property
+    def data_path(self) -> Path:
+        return (self.root / self.config.data.source.path).resolve()
+
+    @property
+    def uses_embedded_store(self) -> bool:
+        return self.settings.tracking_uri is None and self.config.mlflow.tracking_uri is None
+
+    @property
+    def tracking_uri(self) -> str:
+        """``HEADWAY_TRACKING_URI``, else ``mlflow.tracking_uri``, else the embedded SQLite."""
+        uri = self.settings.tracking_uri or self.config.mlflow.tracking_uri
+        return uri or f"sqlite:///{self.state_dir / 'mlflow.db'}"
+
+    @property
+    def registry_uri(self) -> str:
+        return self.settings.registry_uri or self.config.mlflow.registry_uri or self.tracking_uri
+
+    @property
+    def artifact_location(self) -> str | None:
+        """Artifact root for a new experiment: local for the embedded store, else the server's."""
+        if not self.uses_embedded_store:
+            return None
+        return (self.state_dir / "artifacts").as_uri()

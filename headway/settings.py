@@ -1,0 +1,30 @@
+"""Typed ``HEADWAY_*`` settings: the only place where environment variables are read."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "load_settings"]
+
+
+class Settings(BaseSettings):
+    """Process-wide settings, read from ``HEADWAY_*`` environment variables.
+
+    Attributes:
+        tracking_uri: MLflow tracking URI that overrides the project's own
+            (``HEADWAY_TRACKING_URI``), e.g. ``http://mlflow.internal:5000``.
+        registry_uri: MLflow registry URI when it differs from the tracking URI
+            (``HEADWAY_REGISTRY_URI``).
+        log_level: logging level of the ``headway`` loggers (``HEADWAY_LOG_LEVEL``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HEADWAY_", extra="ignore")
+
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    log_level: str = "WARNING"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment now."""
+    return Settings()

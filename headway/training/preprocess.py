@@ -1,0 +1,120 @@
+"""The preprocessing that travels inside the model, so serving does exactly what training did.
+
+Only scikit-learn's own transformers are used, so that a registered model loads with a
+plain MLflow + scikit-learn + LightGBM install, without headway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.preprocessing import OrdinalEncoder
+
+from headway.artifacts import TrainedModel
+
+__all__ = [
+    "FeatureTypes",
+    "build_preprocessor",
+    "coerce_features",
+    "feature_frame",
+    "feature_types_of",
+    "infer_feature_types",
+]
+
+
+@dataclass(frozen=True)
+class FeatureTypes:
+    """Feature columns split into numeric and categorical, in model input order."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.categorical + self.numeric
+
+
+def infer_feature_types(frame: pd.DataFrame, columns: list[str]) -> FeatureTypes:
+    """Numeric dtypes (booleans included) are numeric; everything else is categorical."""
+    numeric = [c for c in columns if is_numeric_dtype(frame[c]) or is_bool_dtype(frame[c])]
+    categorical = [c for c in columns if c not in numeric]
+    return FeatureTypes(numeric=tuple(numeric), categorical=tuple(categorical))
+
+
+def coerce_features(frame: pd.DataFrame, types: FeatureTypes) -> pd.DataFrame:
+    """The feature columns with stable dtypes: float64 for numbers, strings for categories.
+
+    Numbers become float64 so that JSON integers and floats are accepted alike at serving
+    time; categories become strings (missing stays missing) so that pandas 2 and 3 agree.
+    """
+    out = pd.DataFrame(index=frame.index)
+    for column in types.categorical:
+        values = frame[column]
+        # NaN (not None or pd.NA) marks a missing category: it is what a raw pandas column
+        # holds, so a plain MLflow load given raw columns encodes exactly like this.
+        out[column] = values.astype(str).astype(object).where(values.notna(), np.nan)
+    for column in types.numeric:
+        out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    return out
+
+
+def build_preprocessor(types: FeatureTypes) -> ColumnTransformer:
+    """Ordinal-encode categories (unseen and missing -> NaN, which LightGBM treats as missing)
+    and impute numbers with the median, keeping a missing-indicator so that the fact of
+    missingness stays visible to the model.
+
+    Categorical columns come first, so their output indices are ``0..len(categorical)-1``.
+    """
+    return ColumnTransformer(
+        [
+            (
+                "categorical",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                    dtype=float,
+                ),
+                list(types.categorical),
+            ),
+            (
+                "numeric",
+                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                list(types.numeric),
+            ),
+        ],
+        remainder="drop",
+        verbose_feature_names_out=False,
+    )
+
+
+def feature_types_of(estimator: object) -> FeatureTypes:
+    """Recover the feature types from a fitted headway estimator (as loaded from MLflow).
+
+    Works on the pipeline built by :func:`headway.training.train`, bare or wrapped in a
+    threshold classifier; raises ``ValueError`` for any other object.
+    """
+    inner = estimator
+    for attr in ("estimator_", "estimator"):  # FixedThresholdClassifier -> FrozenEstimator
+        while hasattr(inner, attr) and not hasattr(inner, "named_steps"):
+            inner = getattr(inner, attr)
+    steps = getattr(inner, "named_steps", None)
+    pre = steps.get("preprocess") if steps is not None else None
+    if pre is None or not hasattr(pre, "transformers_"):
+        raise ValueError(f"{type(estimator).__name__} is not a headway model pipeline")
+    columns = {name: tuple(cols) for name, _, cols in pre.transformers_ if name != "remainder"}
+    return FeatureTypes(
+        numeric=columns.get("numeric", ()), categorical=columns.get("categorical", ())
+    )
+
+
+def feature_frame(frame: pd.DataFrame, model: TrainedModel) -> pd.DataFrame:
+    """The model's input columns of ``frame`` with the dtypes the model was trained on."""
+    numeric = tuple(c for c in model.feature_columns if c not in model.categorical_columns)
+    types = FeatureTypes(numeric=numeric, categorical=model.categorical_columns)
+    return coerce_features(frame, types)[list(model.feature_columns)]
