@@ -162,7 +162,9 @@ def run_pipeline(project: Project, *, observer: PipelineObserver | None = None) 
             obs.stage_started("train")
 
             def on_trial(record: TrialRecord) -> None:
-                with mlflow.start_run(run_name=f"trial-{record.number}", nested=True):
+                with mlflow.start_run(
+                    experiment_id=experiment_id, run_name=f"trial-{record.number}", nested=True
+                ):
                     mlflow.log_params(record.params)
                     mlflow.log_metrics(
                         {

@@ -45,5 +45,5 @@ def main() -> None:
     try:
         app()
     except HeadwayError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
