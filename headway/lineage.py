@@ -11,23 +11,21 @@ from pathlib import Path
 __all__ = ["code_revision", "environment"]
 
 
+def _git(directory: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(directory), *args],
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=True,
+    ).stdout.strip()
+
+
 def code_revision(directory: Path) -> dict[str, str]:
     """Git commit and dirty flag of ``directory`` when it is inside a git work tree."""
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(directory), "status", "--porcelain"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
+        commit = _git(directory, "rev-parse", "HEAD")
+        dirty = _git(directory, "status", "--porcelain")
     except (OSError, subprocess.SubprocessError):
         return {}
     return {"git_commit": commit, "git_dirty": "true" if dirty else "false"}
