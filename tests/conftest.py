@@ -39,15 +39,20 @@ def make_project(directory: Path, *, rows: int = SMALL_ROWS, **overrides: object
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, timeout: float = 300
+    *args: str, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``headway`` entry point in a subprocess."""
     exe = shutil.which("headway", path=str(Path(sys.executable).parent)) or shutil.which("headway")
     assert exe, "the headway console script is not installed (pip install -e .)"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEADWAY_", "MLFLOW_"))}
-    env["COLUMNS"] = "200"  # keep Rich from wrapping messages that tests look for
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HEADWAY_", "MLFLOW_"))}
+    clean["COLUMNS"] = "200"  # keep Rich from wrapping messages that tests look for
     return subprocess.run(
-        [exe, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+        [exe, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**clean, **(env or {})},
     )
 
 
