@@ -53,6 +53,7 @@ class DatasetVersion:
     dtypes: dict[str, str]
     schema_hash: str
     created_at: str
+    snapshot_uri: str | None = None
 
     @property
     def short_hash(self) -> str:
@@ -61,11 +62,20 @@ class DatasetVersion:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check of a validation: which, on what, with what outcome.
+
+    ``severity`` is ``error`` (a failure stops the pipeline) or ``warn`` (reported only);
+    ``n_failed`` counts failing values or rows, ``examples`` and ``rows`` show the first few.
+    """
+
     name: str
     passed: bool
     message: str
     column: str | None = None
     severity: str = "error"
+    n_failed: int = 0
+    examples: tuple[str, ...] = ()
+    rows: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,7 @@ class ValidationReport:
 
     dataset_hash: str
     checks: tuple[CheckResult, ...]
+    schema_hash: str = ""
 
     @property
     def passed(self) -> bool:

@@ -20,7 +20,7 @@ from headway.artifacts import (
     TrainedModel,
     to_dict,
 )
-from headway.data import feature_columns, ingest, raise_for_failures, split, validate
+from headway.data import Dataset, DatasetStore, feature_columns, ingest_and_validate, split
 from headway.data.split import Split
 from headway.evaluation import evaluate
 from headway.evaluation.metrics import compute_metrics, predict_scores, score
@@ -35,7 +35,7 @@ __all__ = ["NullObserver", "PipelineObserver", "run_pipeline"]
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("ingest", "validate", "train", "evaluate", "gate", "register")
+STAGES = ("data", "train", "evaluate", "gate", "register")
 
 
 class PipelineObserver(Protocol):
@@ -104,8 +104,32 @@ def _champion_report(
     return report, current.version
 
 
-def run_pipeline(project: Project, *, observer: PipelineObserver | None = None) -> PipelineResult:
+def _data_summary(dataset: Dataset, parts: Split) -> str:
+    version, report = dataset.version, dataset.report
+    head = f"{version.n_rows:,} rows x {len(version.columns)} columns, version {version.short_hash}"
+    if dataset.reused:
+        head += " (unchanged: reused the validated snapshot, ingestion and validation skipped)"
+    else:
+        warned = f", {len(report.warnings)} warning(s)" if report.warnings else ""
+        head += f"; {len(report.checks)} checks passed{warned}"
+    if dataset.schema_written:
+        head += "; inferred the schema and wrote it to schema.yaml (review it)"
+    sizes = f"{len(parts.train):,}/{len(parts.valid):,}/{len(parts.test):,}"
+    return f"{head}; {parts.strategy} split {sizes}"
+
+
+def run_pipeline(
+    project: Project,
+    *,
+    observer: PipelineObserver | None = None,
+    frame: pd.DataFrame | None = None,
+) -> PipelineResult:
     """Run the whole loop once for ``project`` and return what it produced.
+
+    Args:
+        project: the loaded project.
+        observer: receives progress events.
+        frame: train on this table instead of ``data.source`` (Python API).
 
     Bad data stops the run before anything is written to MLflow. A candidate that fails
     the gates is still registered (tag ``headway.blessed=false``) but gets no alias.
@@ -119,24 +143,15 @@ def run_pipeline(project: Project, *, observer: PipelineObserver | None = None) 
     cfg = project.config
     started = time.perf_counter()
 
-    obs.stage_started("ingest")
-    dataset = ingest(cfg.data.source, root=project.root, timestamp_column=cfg.data.timestamp_column)
-    version = dataset.version
-    obs.stage_finished(
-        "ingest", f"{version.n_rows:,} rows x {len(version.columns)} columns, {version.short_hash}"
+    obs.stage_started("data")
+    store = DatasetStore(project.datasets_dir)
+    dataset = ingest_and_validate(
+        cfg.data, task=cfg.task, root=project.root, store=store, frame=frame
     )
-
-    obs.stage_started("validate")
-    report = validate(dataset.frame, version, data=cfg.data, task=cfg.task)
-    raise_for_failures(report, source=str(project.data_path))
+    version, report = dataset.version, dataset.report
     parts = split(dataset.frame, data=cfg.data, config=cfg.split, task=cfg.task, seed=cfg.seed)
     features = feature_columns(dataset.frame, cfg.data)
-    warned = f", {len(report.warnings)} warning(s)" if report.warnings else ""
-    obs.stage_finished(
-        "validate",
-        f"{len(report.checks)} checks passed{warned}; {parts.strategy} split "
-        f"{len(parts.train):,}/{len(parts.valid):,}/{len(parts.test):,}",
-    )
+    obs.stage_finished("data", _data_summary(dataset, parts))
 
     project.state_dir.mkdir(parents=True, exist_ok=True)
     registry = ModelRegistry(project.tracking_uri, project.registry_uri)
@@ -147,6 +162,7 @@ def run_pipeline(project: Project, *, observer: PipelineObserver | None = None) 
             "schema_hash": version.schema_hash,
             "config_hash": cfg.config_hash(),
             "source_uri": version.source_uri,
+            "snapshot_uri": version.snapshot_uri,
             **code_revision(project.root),
         }
         with mlflow.start_run(
@@ -155,6 +171,7 @@ def run_pipeline(project: Project, *, observer: PipelineObserver | None = None) 
             mlflow.log_params(_flatten("", cfg.model_dump(mode="json"), {}))
             mlflow.log_dict(to_dict(version), "data/dataset_version.json")
             mlflow.log_dict(to_dict(report), "data/validation_report.json")
+            mlflow.log_artifact(str(project.schema_path), "data")
             mlflow.log_dict(parts.describe(), "data/split.json")
             mlflow.log_dict(environment(), "environment.json")
             mlflow.log_artifact(str(project.root / CONFIG_FILENAME))
@@ -255,7 +272,7 @@ def _register(
     parts: Split,
     evaluation: EvaluationReport,
     blessing: Blessing,
-    lineage: dict[str, str],
+    lineage: dict[str, str | None],
 ) -> ModelVersionRef:
     cfg = project.config
     example = parts.train[list(model.feature_columns)].head(5)
@@ -274,6 +291,7 @@ def _register(
             "blessed": blessing.blessed,
             "threshold": model.threshold,
             "feature_columns": list(model.feature_columns),
+            "packages": environment(),
             "categorical_columns": list(model.categorical_columns),
             **{f"metric.{k}": round(v, 6) for k, v in evaluation.metrics.items()},
         }

@@ -64,26 +64,56 @@ class _Strict(BaseModel):
 
 
 class SourceConfig(_Strict):
-    """Where the training data comes from."""
+    """Where the training data comes from.
 
-    type: Literal["csv", "parquet"] | None = Field(
-        default=None, description="File format; inferred from the file extension when omitted."
+    ``csv`` and ``parquet`` read ``path`` (for Parquet also a folder or a glob such as
+    ``data/*.parquet``); ``sql`` runs ``query`` with DuckDB, over files named in the query or
+    over the tables of ``database`` (a DuckDB database file).
+    """
+
+    type: Literal["csv", "parquet", "sql"] | None = Field(
+        default=None, description="Source kind; inferred from the path's extension when omitted."
     )
-    path: str = Field(description="Path of the data file, relative to the project directory.")
+    path: str | None = Field(
+        default=None, description="File, folder or glob, relative to the project directory."
+    )
     delimiter: str = Field(default=",", description="Field delimiter of a CSV file.")
+    encoding: str = Field(default="utf-8", description="Text encoding of a CSV file.")
+    query: str | None = Field(default=None, description="SQL query (type: sql).")
+    database: str | None = Field(
+        default=None, description="DuckDB database file for type: sql; in-memory when omitted."
+    )
 
     @model_validator(mode="after")
-    def _infer_type(self) -> SourceConfig:
+    def _check_kind(self) -> SourceConfig:
         if self.type is None:
-            suffix = Path(self.path).suffix.lower()
+            if self.query is not None:
+                object.__setattr__(self, "type", "sql")
+                return self
+            if self.path is None:
+                raise ValueError(
+                    "set data.source.path (a CSV or Parquet file) or data.source.query"
+                )
+            suffix = Path(self.path.rstrip("/")).suffix.lower()
             inferred = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(suffix)
             if inferred is None:
                 raise ValueError(
                     f"cannot infer the format of {self.path!r} from its extension; "
-                    "set data.source.type to 'csv' or 'parquet'"
+                    "set data.source.type to 'csv', 'parquet' or 'sql'"
                 )
             object.__setattr__(self, "type", inferred)
+        if self.type == "sql" and not self.query:
+            raise ValueError("data.source.type 'sql' needs data.source.query")
+        if self.type in ("csv", "parquet") and not self.path:
+            raise ValueError(f"data.source.type {self.type!r} needs data.source.path")
         return self
+
+    def describe(self) -> str:
+        """A short human-readable name of the source, for messages."""
+        if self.type == "sql":
+            where = f" on {self.database}" if self.database else ""
+            return f"sql query{where}"
+        return str(self.path)
 
 
 class DataConfig(_Strict):
@@ -91,12 +121,21 @@ class DataConfig(_Strict):
 
     source: SourceConfig
     target: str = Field(description="Column to predict.")
-    id_column: str | None = Field(default=None, description="Unique row/entity id; not a feature.")
+    id_column: str | None = Field(default=None, description="Unique row id; not a feature.")
     timestamp_column: str | None = Field(
         default=None, description="Event time; enables a time-based holdout. Not a feature."
     )
+    group_column: str | None = Field(
+        default=None,
+        description="Entity id when rows repeat per entity: an entity's rows never straddle "
+        "train, validation and test. Not a feature.",
+    )
     exclude_columns: list[str] = Field(
         default_factory=list, description="Columns that must not be used as features."
+    )
+    schema_file: str = Field(
+        default="schema.yaml",
+        description="Data schema, relative to the project directory; inferred on first run.",
     )
 
 
@@ -305,8 +344,19 @@ class Project:
         return self.root / STATE_DIRNAME
 
     @property
-    def data_path(self) -> Path:
-        return (self.root / self.config.data.source.path).resolve()
+    def data_path(self) -> Path | None:
+        """The source file, folder or glob; ``None`` for a SQL source."""
+        path = self.config.data.source.path
+        return (self.root / path).resolve() if path is not None else None
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Where dataset versions are snapshotted (``DIR/.headway/datasets``)."""
+        return self.state_dir / "datasets"
+
+    @property
+    def schema_path(self) -> Path:
+        return self.root / self.config.data.schema_file
 
     @property
     def uses_embedded_store(self) -> bool:

@@ -11,7 +11,7 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
     out = run_cli("quickstart", "--dir", str(target), "--rows", "3000")
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
-    for stage in ("ingest", "validate", "train", "evaluate", "gate", "register"):
+    for stage in ("data", "train", "evaluate", "gate", "register"):
         assert f"✓ {stage}" in text
     assert "registered   churn v1 @champion" in text
     assert "served       churn v1 at http://127.0.0.1:" in text
@@ -23,3 +23,4 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
     again = run_cli("quickstart", "--dir", str(target))
     assert again.returncode == 0, again.stderr
     assert "reusing the project" in again.stdout
+    assert "unchanged: reused the validated snapshot" in again.stdout

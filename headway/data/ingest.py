@@ -1,4 +1,9 @@
-"""Read a project's table from CSV or Parquet and version it by content."""
+"""The data stage: read the source, check it against its schema, version it by content.
+
+``ingest_and_validate`` is the stage function. An unchanged source (same bytes) under an
+unchanged schema and data configuration is recognised by its hash before it is parsed; its
+validated snapshot is then read back instead, and validation is skipped.
+"""
 
 from __future__ import annotations
 
@@ -10,101 +15,110 @@ from pathlib import Path
 
 import pandas as pd
 
-from headway.artifacts import DatasetVersion
+from headway.artifacts import DatasetVersion, ValidationReport
+from headway.data.schema import DataSchema, infer_schema, load_schema, write_schema
+from headway.data.sources import frame_hash, locate, read_source
+from headway.data.validate import check_roles, raise_for_failures, validate
+from headway.data.versions import DatasetStore
 from headway.exceptions import DataError
-from headway.project import SourceConfig
+from headway.project import DataConfig
 
-__all__ = ["Dataset", "ingest"]
-
-_CHUNK = 1 << 20
+__all__ = ["Dataset", "ingest_and_validate", "validation_key"]
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A table in memory together with the version record that names it."""
+    """The outcome of the data stage: a validated, versioned table."""
 
     version: DatasetVersion
+    report: ValidationReport
+    schema: DataSchema
     frame: pd.DataFrame = field(repr=False, compare=False)
+    reused: bool = False
+    schema_written: bool = False
 
 
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def validation_key(schema: DataSchema, data: DataConfig, task: str) -> str:
+    """What a validation result depends on besides the data: schema, roles and task."""
+    roles = data.model_dump(mode="json", exclude={"source"})
+    payload = json.dumps([schema.fingerprint(), roles, task], sort_keys=True).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]
 
 
-def _schema_hash(frame: pd.DataFrame) -> str:
-    schema = [[str(c), str(t)] for c, t in frame.dtypes.items()]
-    return hashlib.sha256(json.dumps(schema).encode()).hexdigest()[:16]
-
-
-def _read(path: Path, source: SourceConfig) -> pd.DataFrame:
-    try:
-        if source.type == "parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep=source.delimiter, low_memory=False)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(
-            f"{path}: the file has no header and no rows. Export the data again."
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}). "
-            "Re-export the file as UTF-8."
-        ) from exc
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise DataError(f"{path}: cannot be read as {source.type}: {exc}") from exc
-
-
-def ingest(
-    source: SourceConfig, *, root: str | Path, timestamp_column: str | None = None
+def ingest_and_validate(
+    data: DataConfig,
+    *,
+    task: str,
+    root: Path,
+    store: DatasetStore,
+    frame: pd.DataFrame | None = None,
+    now: datetime | None = None,
 ) -> Dataset:
-    """Read the source table and describe it as a content-addressed :class:`DatasetVersion`.
+    """Read, validate and version the project's table (or ``frame``, from the Python API).
 
-    Args:
-        source: the ``data.source`` section of the project file.
-        root: directory that relative paths are resolved against (the project directory).
-        timestamp_column: parsed to UTC timestamps when present in the table.
+    On the first run the schema is inferred from the data and written to
+    ``data.schema_file`` once the data has passed validation; later runs enforce it.
 
     Raises:
-        DataError: the file is missing, empty, unreadable, has no rows, or the timestamp
-            column has values that are not dates.
+        DataError: the data cannot be read or fails an error-severity check; nothing is
+            written (no snapshot, no schema).
+        ConfigError: ``schema.yaml`` is invalid.
     """
-    path = (Path(root) / source.path).resolve()
-    if not path.is_file():
-        raise DataError(
-            f"{path}: data file not found (data.source.path = {source.path!r}). "
-            "Fix the path in headway.yaml or put the file there."
+    schema_path = root / data.schema_file
+    schema = load_schema(schema_path) if schema_path.is_file() else None
+    files = locate(data.source, root=root) if frame is None else None
+    if files is not None and schema is not None:
+        hit = store.find_validated(files.content_hash, validation_key(schema, data, task))
+        if hit is not None:
+            version, report = hit
+            return Dataset(version, report, schema, store.load_frame(version), reused=True)
+
+    if frame is None:
+        frame = read_source(data.source, root=root, files=files)
+        source_uri, fmt = (files.uri, str(data.source.type)) if files else ("sql:query", "sql")
+        where = str(files.files[0]) if files and len(files.files) == 1 else data.source.describe()
+    else:
+        frame, source_uri, fmt, where = (
+            frame.reset_index(drop=True),
+            "python:dataframe",
+            "pandas",
+            "DataFrame",
         )
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the data file is empty. Export the data again.")
-    frame = _read(path, source)
-    if len(frame) == 0:
-        raise DataError(f"{path}: the file has a header but no rows. Export the data again.")
-    if timestamp_column is not None and timestamp_column in frame.columns:
-        frame[timestamp_column] = _parse_timestamps(frame[timestamp_column], path)
+    check_roles(frame, data, source=where)
+    if data.timestamp_column is not None:
+        frame[data.timestamp_column] = _parse_timestamps(frame[data.timestamp_column], where)
+    content_hash = files.content_hash if files else frame_hash(frame)
+
+    inferred = schema is None
+    if schema is None:
+        schema = infer_schema(frame, data)
     version = DatasetVersion(
-        content_hash=_file_hash(path),
-        source_uri=path.as_uri(),
-        format=str(source.type),
+        content_hash=content_hash,
+        source_uri=source_uri,
+        format=fmt,
         n_rows=len(frame),
         columns=tuple(str(c) for c in frame.columns),
         dtypes={str(c): str(t) for c, t in frame.dtypes.items()},
-        schema_hash=_schema_hash(frame),
+        schema_hash=schema.fingerprint(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    return Dataset(version=version, frame=frame)
+    report, frame = validate(frame, version, schema=schema, data=data, task=task, now=now)
+    raise_for_failures(report, source=where)
+    if inferred:
+        write_schema(schema, schema_path)
+    version = store.save(version, frame, report, validation_key=validation_key(schema, data, task))
+    return Dataset(version, report, schema, frame, reused=False, schema_written=inferred)
 
 
-def _parse_timestamps(column: pd.Series, path: Path) -> pd.Series:
+def _parse_timestamps(column: pd.Series, where: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return column.dt.tz_localize("UTC") if column.dt.tz is None else column.dt.tz_convert("UTC")
     parsed = pd.to_datetime(column, utc=True, errors="coerce", format="mixed")
     bad = column[parsed.isna() & column.notna()]
     if len(bad):
         examples = ", ".join(repr(v) for v in bad.head(3).tolist())
         raise DataError(
-            f"{path}: column {column.name!r} (data.timestamp_column) has {len(bad)} value(s) that "
+            f"{where}: column {column.name!r} (data.timestamp_column) has {len(bad)} value(s) that "
             f"are not timestamps, e.g. {examples} (rows {', '.join(map(str, bad.index[:3]))}). "
             "Use ISO 8601 dates such as 2024-05-01T12:00:00Z."
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from headway.project import DataConfig, SplitConfig
 
@@ -37,8 +37,9 @@ def split(
 
     With a timestamp column the most recent ``test_fraction`` of rows is the test set and
     the ``valid_fraction`` before it the validation set: the model is always judged on
-    data from after what it learned from. Without one, a seeded random split, stratified
-    by class for classification.
+    data from after what it learned from. Without one but with ``data.group_column``, whole
+    entities are assigned to one part. Otherwise a seeded random split, stratified by class
+    for classification.
     """
     frame = frame[frame[data.target].notna()]
     n = len(frame)
@@ -50,8 +51,21 @@ def split(
         valid = ordered.iloc[n - n_test - n_valid : n - n_test]
         test = ordered.iloc[n - n_test :]
         return Split("time", train, valid, test)
+    if data.group_column is not None:
+        return _group_split(frame, data.group_column, n_test, n_valid, seed)
     stratify = frame[data.target] if task != "regression" else None
     rest, test = train_test_split(frame, test_size=n_test, random_state=seed, stratify=stratify)
     stratify = rest[data.target] if task != "regression" else None
     train, valid = train_test_split(rest, test_size=n_valid, random_state=seed, stratify=stratify)
     return Split("random_stratified" if task != "regression" else "random", train, valid, test)
+
+
+def _group_split(frame: pd.DataFrame, group: str, n_test: int, n_valid: int, seed: int) -> Split:
+    """Whole entities go to one part: no entity is seen in training and judged in test."""
+    groups = frame[group].astype(str).to_numpy()
+    outer = GroupShuffleSplit(n_splits=1, test_size=n_test / len(frame), random_state=seed)
+    rest_idx, test_idx = next(outer.split(frame, groups=groups))
+    rest = frame.iloc[rest_idx]
+    inner = GroupShuffleSplit(n_splits=1, test_size=n_valid / len(rest), random_state=seed)
+    train_idx, valid_idx = next(inner.split(rest, groups=groups[rest_idx]))
+    return Split("group", rest.iloc[train_idx], rest.iloc[valid_idx], frame.iloc[test_idx])
