@@ -142,3 +142,20 @@ def test_prometheus_metrics_count_requests(
     line = next(ln for ln in text.splitlines() if ln.startswith("headway_predictions_total{"))
     assert f'version="{result.version.version}"' in line and float(line.split()[-1]) >= 5
     assert 'headway_model_info{model="churn"' in text
+
+
+def test_training_schema_is_enforced(server: str, rows: pd.DataFrame) -> None:
+    recs = records(rows)
+    recs[1]["tenure_months"] = None  # never null in training: schema says nullable: false
+    response = httpx.post(f"{server}/invocations", json={"dataframe_records": recs})
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "column 'tenure_months' is null in row 1; the training schema says it is never null"
+    )
+    recs = records(rows)
+    recs[3]["plan"] = "platinum"  # unseen category: a warning by default, still predicted
+    response = httpx.post(f"{server}/invocations", json={"dataframe_records": recs})
+    assert response.status_code == 200
+    assert response.json()["warnings"] == [{"column": "plan", "check": "categories", "rows": [3]}]
+    text = httpx.get(f"{server}/metrics").text
+    assert 'headway_schema_violations_total{check="categories",column="plan"} 1.0' in text

@@ -8,6 +8,7 @@ import sys
 import typer
 
 from headway.cli._common import err_console
+from headway.cli.data import data_app, lineage, validate
 from headway.cli.project import init, run, status
 from headway.cli.quickstart import quickstart
 from headway.cli.serve import serve
@@ -28,6 +29,9 @@ app.command()(init)
 app.command()(run)
 app.command()(serve)
 app.command()(status)
+app.command()(validate)
+app.command()(lineage)
+app.add_typer(data_app, name="data")
 
 
 def _quiet_libraries(level: str) -> None:

@@ -53,15 +53,20 @@ def ingest_and_validate(
     store: DatasetStore,
     frame: pd.DataFrame | None = None,
     now: datetime | None = None,
+    strict: bool = True,
 ) -> Dataset:
     """Read, validate and version the project's table (or ``frame``, from the Python API).
 
     On the first run the schema is inferred from the data and written to
     ``data.schema_file`` once the data has passed validation; later runs enforce it.
 
+    Args:
+        strict: raise on error-severity failures (the pipeline); with ``False`` a failing
+            report is returned instead, for ``headway validate`` to show, and nothing is saved.
+
     Raises:
-        DataError: the data cannot be read or fails an error-severity check; nothing is
-            written (no snapshot, no schema).
+        DataError: the data cannot be read or (``strict``) fails an error-severity check;
+            nothing is written then (no snapshot, no schema).
         ConfigError: ``schema.yaml`` is invalid.
     """
     schema_path = root / data.schema_file
@@ -103,6 +108,8 @@ def ingest_and_validate(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     report, frame = validate(frame, version, schema=schema, data=data, task=task, now=now)
+    if not report.passed and not strict:
+        return Dataset(version, report, schema, frame)
     raise_for_failures(report, source=where)
     if inferred:
         write_schema(schema, schema_path)

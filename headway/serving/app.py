@@ -104,6 +104,8 @@ def create_app(settings: ServingSettings, *, model: ServedModel | None = None) -
             current: ServedModel = app.state.model
             result = await run_in_threadpool(current.predict, frame)
             metrics.rows.labels(current.name or "", current.version or "").inc(len(frame))
+            for warning in result.get("warnings", ()):
+                metrics.schema_violations.labels(warning["column"], warning["check"]).inc()
             result["prediction_ids"] = [uuid.uuid4().hex for _ in range(len(frame))]
             result["model"] = model_doc
             return _json(result)

@@ -18,6 +18,7 @@ class ServingMetrics:
     latency: Histogram
     rows: Counter
     model_info: Gauge
+    schema_violations: Counter
 
     @classmethod
     def create(cls) -> ServingMetrics:
@@ -47,6 +48,12 @@ class ServingMetrics:
                 "headway_model_info",
                 "1 for the model version being served.",
                 ["model", "version", "uri"],
+                registry=registry,
+            ),
+            schema_violations=Counter(
+                "headway_schema_violations",
+                "Requests that broke a warn-level rule of the training schema.",
+                ["column", "check"],
                 registry=registry,
             ),
         )

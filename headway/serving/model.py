@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
+from headway.data.schema import DataSchema, load_schema
+from headway.data.validate import UNKNOWN_CATEGORY
 from headway.exceptions import InvalidRequestError, ServingError
 from headway.registry import ModelRegistry
 from headway.training.preprocess import FeatureTypes, coerce_features, feature_types_of
@@ -28,6 +33,7 @@ class ServedModel:
     version: str | None
     estimator: Any
     types: FeatureTypes
+    schema: DataSchema | None = None
 
     @classmethod
     def load(cls, uri: str, registry: ModelRegistry) -> ServedModel:
@@ -51,7 +57,10 @@ class ServedModel:
             types = feature_types_of(estimator)
         except ValueError as exc:
             raise ServingError(f"{uri}: {exc}; headway serves models trained by headway") from exc
-        return cls(uri=uri, name=name, version=version, estimator=estimator, types=types)
+        schema = None
+        if name is not None and version is not None:
+            schema = _training_schema(registry, registry.get_version(name, version).run_id)
+        return cls(uri, name, version, estimator, types, schema)
 
     @property
     def is_classifier(self) -> bool:
@@ -80,9 +89,60 @@ class ServedModel:
                     )
         return coerce_features(frame, self.types)[list(self.types.columns)]
 
+    def enforce_schema(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        """Apply the training schema's null and category rules to a request.
+
+        Returns the frame (unseen categories mapped when the schema says ``map``) and the
+        warnings for checks of severity ``warn``.
+
+        Raises:
+            InvalidRequestError: a check of severity ``error`` fails; names column and row.
+        """
+        warnings: list[dict[str, Any]] = []
+        if self.schema is None:
+            return frame, warnings
+        rules = self.schema.checks
+        for name in self.types.columns:
+            column = self.schema.columns.get(name)
+            if column is None or name not in frame.columns:
+                continue
+            values = frame[name]
+            if not column.nullable and rules.nulls != "off":
+                rows = np.flatnonzero(values.isna().to_numpy())
+                if len(rows):
+                    if rules.nulls == "error":
+                        raise InvalidRequestError(
+                            f"column {name!r} is null in row {int(rows[0])}; the training schema "
+                            "says it is never null"
+                        )
+                    warnings.append({"column": name, "check": "nulls", "rows": rows[:5].tolist()})
+            if column.categories is not None and rules.categories != "off":
+                unseen = values.notna() & ~values.astype(str).isin(column.categories)
+                rows = np.flatnonzero(unseen.to_numpy())
+                if not len(rows):
+                    continue
+                if rules.categories == "error":
+                    raise InvalidRequestError(
+                        f"column {name!r} has {str(values.iloc[rows[0]])[:40]!r} in row "
+                        f"{int(rows[0])}, a category not seen in training"
+                    )
+                if rules.categories == "map":
+                    frame = frame.copy(deep=False)
+                    frame[name] = values.where(~unseen, UNKNOWN_CATEGORY)
+                warnings.append({"column": name, "check": "categories", "rows": rows[:5].tolist()})
+        return frame, warnings
+
     def predict(self, frame: pd.DataFrame) -> dict[str, Any]:
-        """Predictions for a request frame: labels or values, and class probabilities."""
+        """Predictions for a request frame: labels or values, class probabilities, and the
+        schema warnings of the request (if any)."""
         features = self.prepare(frame)
+        features, warnings = self.enforce_schema(features)
+        result = self._predict(features)
+        if warnings:
+            result["warnings"] = warnings
+        return result
+
+    def _predict(self, features: pd.DataFrame) -> dict[str, Any]:
         if not self.is_classifier:
             return {"predictions": np.asarray(self.estimator.predict(features)).tolist()}
         proba = np.asarray(self.estimator.predict_proba(features))
@@ -98,3 +158,15 @@ class ServedModel:
                 dict(zip(map(str, classes), row.round(6).tolist(), strict=True)) for row in proba
             ],
         }
+
+
+def _training_schema(registry: ModelRegistry, run_id: str) -> DataSchema | None:
+    """The ``schema.yaml`` logged with the run that trained the model, if any."""
+    if not run_id:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = registry.client.download_artifacts(run_id, "data/schema.yaml", tmp)
+        except MlflowException:
+            return None  # a model trained before schemas were logged
+        return load_schema(Path(path))
