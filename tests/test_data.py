@@ -116,6 +116,8 @@ def test_failed_first_run_writes_nothing(tmp_path: Path) -> None:
     assert "needs exactly 2 classes" in fails(tmp_path, frame)
     assert not (tmp_path / "schema.yaml").exists()
     assert DatasetStore(tmp_path / ".headway" / "datasets").versions() == []
+    # The snapshot started in the background during validation was thrown away.
+    assert list((tmp_path / ".headway" / "datasets").glob("*")) == []
 
 
 # --- sources --------------------------------------------------------------------------

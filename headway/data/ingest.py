@@ -19,7 +19,7 @@ from headway.artifacts import DatasetVersion, ValidationReport
 from headway.data.schema import DataSchema, infer_schema, load_schema, write_schema
 from headway.data.sources import frame_hash, locate, read_source
 from headway.data.validate import check_roles, raise_for_failures, validate
-from headway.data.versions import DatasetStore
+from headway.data.versions import DatasetStore, PendingSnapshot
 from headway.exceptions import DataError
 from headway.project import DataConfig
 
@@ -107,13 +107,26 @@ def ingest_and_validate(
         schema_hash=schema.fingerprint(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    report, frame = validate(frame, version, schema=schema, data=data, task=task, now=now)
-    if not report.passed and not strict:
-        return Dataset(version, report, schema, frame)
-    raise_for_failures(report, source=where)
+    pending: list[PendingSnapshot] = []
+    report, frame = validate(
+        frame,
+        version,
+        schema=schema,
+        data=data,
+        task=task,
+        now=now,
+        on_typed=lambda typed: pending.append(store.start(typed)),
+    )
+    if not report.passed:
+        for snapshot in pending:
+            store.abort(snapshot)
+        if not strict:
+            return Dataset(version, report, schema, frame)
+        raise_for_failures(report, source=where)
     if inferred:
         write_schema(schema, schema_path)
-    version = store.save(version, frame, report, validation_key=validation_key(schema, data, task))
+    key = validation_key(schema, data, task)
+    version = store.save(version, pending[0] if pending else frame, report, validation_key=key)
     return Dataset(version, report, schema, frame, reused=False, schema_written=inferred)
 
 

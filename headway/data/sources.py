@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from headway.exceptions import DataError
@@ -114,12 +115,15 @@ def _read_csv(path: Path, source: SourceConfig) -> pd.DataFrame:
                 f"{path}: the file has no header and no rows. Export it again."
             ) from exc
         raise DataError(f"{path}: cannot be read as CSV: {text.splitlines()[0]}") from exc
-    for column in frame.select_dtypes(include="object").columns:
-        # pyarrow hands back undecodable text as bytes instead of failing.
-        is_bytes = frame[column].map(lambda v: isinstance(v, bytes))
-        if is_bytes.any():
-            row = int(is_bytes.to_numpy().argmax())
-            value = frame[column].iloc[row]
+    for column, dtype in frame.dtypes.items():
+        # pyarrow hands back a column with undecodable text as bytes instead of failing;
+        # the whole column is then binary, so its first value tells.
+        if not (isinstance(dtype, np.dtype) and dtype.kind == "O"):
+            continue
+        values = frame[column].dropna()
+        if len(values) and isinstance(values.iloc[0], bytes):
+            bad = values[values.map(lambda v: isinstance(v, bytes) and not _decodes(v))]
+            row, value = (int(bad.index[0]), bad.iloc[0]) if len(bad) else (0, values.iloc[0])
             raise DataError(
                 _encoding_message(
                     path, source, f"column {column!r}, row {row}: {value[:40]!r} does not decode"
@@ -136,6 +140,14 @@ def _read_csv(path: Path, source: SourceConfig) -> pd.DataFrame:
                     f"Set data.source.delimiter: {shown!r} in headway.yaml."
                 )
     return frame
+
+
+def _decodes(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _encoding_message(path: Path, source: SourceConfig, detail: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,7 @@ import pandas as pd
 from headway.artifacts import CheckResult, DatasetVersion, ValidationReport, to_dict
 from headway.exceptions import DataError
 
-__all__ = ["DatasetStore"]
+__all__ = ["DatasetStore", "PendingSnapshot"]
 
 
 def _normalise_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
@@ -48,6 +49,29 @@ def _report_from_dict(doc: dict[str, Any]) -> ValidationReport:
     return ValidationReport(doc["dataset_hash"], checks, doc.get("schema_hash", ""))
 
 
+class PendingSnapshot:
+    """A Parquet snapshot being written by a background thread."""
+
+    def __init__(self, tmp: Path, frame: pd.DataFrame) -> None:
+        self.tmp = tmp
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, args=(frame,), daemon=True)
+        self._thread.start()
+
+    def _write(self, frame: pd.DataFrame) -> None:
+        try:
+            _normalise_timestamps(frame).to_parquet(self.tmp / "data.parquet", index=False)
+        except BaseException as exc:  # re-raised in the caller's thread by wait()
+            self._error = exc
+
+    def wait(self) -> Path:
+        """Block until written; the temporary directory holding ``data.parquet``."""
+        self._thread.join()
+        if self._error is not None:
+            raise DataError(f"cannot write the dataset snapshot: {self._error}") from self._error
+        return self.tmp
+
+
 class DatasetStore:
     """Dataset versions in a local directory."""
 
@@ -57,22 +81,32 @@ class DatasetStore:
     def _dir(self, content_hash: str) -> Path:
         return self.root / content_hash[:16]
 
+    def start(self, frame: pd.DataFrame) -> PendingSnapshot:
+        """Begin writing ``frame`` as a snapshot in the background, under a temporary name.
+
+        The data stage starts this once the table is typed and goes on validating meanwhile
+        (Parquet encoding releases the GIL); :meth:`save` waits for it and makes it visible,
+        :meth:`abort` throws it away.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        return PendingSnapshot(tmp, frame)
+
     def save(
         self,
         version: DatasetVersion,
-        frame: pd.DataFrame,
+        snapshot: PendingSnapshot | pd.DataFrame,
         report: ValidationReport,
         *,
         validation_key: str,
     ) -> DatasetVersion:
-        """Snapshot ``frame`` and record ``version``; returns it with ``snapshot_uri`` set."""
+        """Record ``version`` with its snapshot; returns it with ``snapshot_uri`` set."""
+        pending = snapshot if isinstance(snapshot, PendingSnapshot) else self.start(snapshot)
         final = self._dir(version.content_hash)
         version = replace(version, snapshot_uri=(final / "data.parquet").as_uri())
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
+        tmp = pending.wait()
         try:
-            _normalise_timestamps(frame).to_parquet(tmp / "data.parquet", index=False)
             (tmp / "version.json").write_text(json.dumps(to_dict(version), indent=2))
             doc = {**to_dict(report), "validation_key": validation_key}
             (tmp / "validation.json").write_text(json.dumps(doc, indent=2, default=str))
@@ -82,6 +116,15 @@ class DatasetStore:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return version
+
+    def abort(self, pending: PendingSnapshot) -> None:
+        """Discard a snapshot that will not become a version (the data failed validation)."""
+        try:
+            pending.wait()
+        except DataError:
+            pass
+        finally:
+            shutil.rmtree(pending.tmp, ignore_errors=True)
 
     def versions(self) -> list[DatasetVersion]:
         """Every complete version, newest first."""
