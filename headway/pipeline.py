@@ -21,6 +21,7 @@ from headway.artifacts import (
     to_dict,
 )
 from headway.data import Dataset, DatasetStore, feature_columns, ingest_and_validate, split
+from headway.data.report import render_validation_html
 from headway.data.split import Split
 from headway.evaluation import evaluate
 from headway.evaluation.metrics import compute_metrics, predict_scores, score
@@ -171,6 +172,16 @@ def run_pipeline(
             mlflow.log_params(_flatten("", cfg.model_dump(mode="json"), {}))
             mlflow.log_dict(to_dict(version), "data/dataset_version.json")
             mlflow.log_dict(to_dict(report), "data/validation_report.json")
+            mlflow.log_text(
+                render_validation_html(
+                    report,
+                    dataset.frame,
+                    dataset.schema,
+                    title=f"{cfg.name}: data",
+                    version=version,
+                ),
+                "data/validation_report.html",
+            )
             mlflow.log_artifact(str(project.schema_path), "data")
             mlflow.log_dict(parts.describe(), "data/split.json")
             mlflow.log_dict(environment(), "environment.json")

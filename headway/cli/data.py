@@ -14,6 +14,7 @@ from rich.tree import Tree
 from headway.artifacts import ValidationReport, to_dict
 from headway.cli._common import ProjectOption, console
 from headway.data import DatasetStore, ingest_and_validate
+from headway.data.report import render_validation_html
 from headway.exceptions import DataError, ModelNotFoundError
 from headway.project import Project
 from headway.registry import ModelRegistry
@@ -55,9 +56,10 @@ def validate(project: ProjectOption = Path("."), as_json: JsonOption = False) ->
     reports.mkdir(parents=True, exist_ok=True)
     stem = reports / f"validation-{version.short_hash}"
     stem.with_suffix(".json").write_text(json.dumps(to_dict(report), indent=2, default=str))
-    html = _render_html(report, dataset, f"{cfg.name}: data validation")
-    if html is not None:
-        stem.with_suffix(".html").write_text(html, encoding="utf-8")
+    html = render_validation_html(
+        report, dataset.frame, dataset.schema, title=f"{cfg.name}: data", version=version
+    )
+    stem.with_suffix(".html").write_text(html, encoding="utf-8")
     if as_json:
         typer.echo(
             json.dumps(
@@ -73,20 +75,9 @@ def validate(project: ProjectOption = Path("."), as_json: JsonOption = False) ->
         if dataset.schema_written:
             console.print(f"inferred the schema and wrote {loaded.schema_path}: review it")
         console.print(_checks_table(report))
-        written = stem.with_suffix(".html" if html is not None else ".json")
-        console.print(f"report: {written}")
+        console.print(f"report: {stem.with_suffix('.html')}")
     if not report.passed:
         raise typer.Exit(1)
-
-
-def _render_html(report: ValidationReport, dataset: Any, title: str) -> str | None:
-    try:
-        from headway.data.report import render_validation_html
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return None
-    return render_validation_html(
-        report, dataset.frame, dataset.schema, title=title, version=dataset.version
-    )
 
 
 @data_app.command("versions")
