@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
@@ -164,6 +165,7 @@ def run_pipeline(
             "config_hash": cfg.config_hash(),
             "source_uri": version.source_uri,
             "snapshot_uri": version.snapshot_uri,
+            "packages": json.dumps(environment(), sort_keys=True),
             **code_revision(project.root),
         }
         with mlflow.start_run(
@@ -302,7 +304,6 @@ def _register(
             "blessed": blessing.blessed,
             "threshold": model.threshold,
             "feature_columns": list(model.feature_columns),
-            "packages": environment(),
             "categorical_columns": list(model.categorical_columns),
             **{f"metric.{k}": round(v, 6) for k, v in evaluation.metrics.items()},
         }

@@ -37,10 +37,15 @@ def test_run_is_tracked_with_lineage(trained: tuple[Project, PipelineResult]) ->
     run = client.get_run(result.run_id)
     assert run.data.tags["headway.dataset_hash"] == result.dataset.content_hash
     assert run.data.tags["headway.config_hash"] == project.config.config_hash()
+    assert run.data.tags["headway.schema_hash"] == result.dataset.schema_hash
+    assert json.loads(run.data.tags["headway.packages"])["lightgbm"].startswith("4.")
+    assert run.data.tags["headway.snapshot_uri"].endswith("/data.parquet")
     assert run.data.params["data.target"] == "churned"
     assert run.data.metrics["test_roc_auc"] == pytest.approx(result.evaluation.metrics["roc_auc"])
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"data", "evaluation", "headway.yaml", "environment.json"} <= artifacts
+    data_files = {a.path for a in client.list_artifacts(result.run_id, "data")}
+    assert {"data/schema.yaml", "data/validation_report.html", "data/split.json"} <= data_files
     children = client.search_runs(
         [run.info.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'"
     )
