@@ -113,6 +113,7 @@ class TrainedModel:
     classes: tuple[Any, ...] | None
     threshold: float | None
     estimator: Any = field(repr=False, compare=False, metadata={"transient": True})
+    leaderboard: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,10 @@ def _champion_report(
     return report, current.version
 
 
+def _ranked(board: dict[str, float], metric: str) -> list[tuple[str, float]]:
+    return sorted(board.items(), key=lambda kv: kv[1], reverse=HIGHER_IS_BETTER[metric])
+
+
 def _data_summary(dataset: Dataset, parts: Split) -> str:
     version, report = dataset.version, dataset.report
     head = f"{version.n_rows:,} rows x {len(version.columns)} columns, version {version.short_hash}"
@@ -195,7 +199,7 @@ def run_pipeline(
                 with mlflow.start_run(
                     experiment_id=experiment_id, run_name=f"trial-{record.number}", nested=True
                 ):
-                    mlflow.log_params(record.params)
+                    mlflow.log_params({"family": record.family, **record.params})
                     mlflow.log_metrics(
                         {
                             f"valid_{cfg.metric}": record.value,
@@ -214,10 +218,15 @@ def run_pipeline(
                 seed=cfg.seed,
                 on_trial=on_trial,
             )
+            mlflow.log_params({"best.family": model.family})
             mlflow.log_params({f"best.{k}": v for k, v in model.params.items()})
             mlflow.log_metric(f"valid_{cfg.metric}", model.valid_score)
+            mlflow.log_metrics({f"leaderboard.{k}": v for k, v in model.leaderboard.items()})
+            board = ", ".join(f"{k} {v:.4f}" for k, v in _ranked(model.leaderboard, cfg.metric))
             obs.stage_finished(
-                "train", f"{model.n_trials} trials, best valid {cfg.metric} {model.valid_score:.4f}"
+                "train",
+                f"{model.n_trials} trials, best {model.family}: valid {cfg.metric} "
+                f"{model.valid_score:.4f} (by family: {board})",
             )
 
             obs.stage_started("evaluate")
@@ -300,6 +309,7 @@ def _register(
         {
             **lineage,
             "task": cfg.task,
+            "family": model.family,
             "primary_metric": cfg.metric,
             "blessed": blessing.blessed,
             "threshold": model.threshold,

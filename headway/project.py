@@ -38,6 +38,7 @@ CONFIG_FILENAME = "headway.yaml"
 STATE_DIRNAME = ".headway"
 
 Task = Literal["binary", "multiclass", "regression"]
+Family = Literal["lightgbm", "linear", "random_forest", "extra_trees"]
 
 # Primary metric per task, and whether larger is better.
 DEFAULT_METRIC: dict[str, str] = {
@@ -161,8 +162,12 @@ class TrainingConfig(_Strict):
         description="Primary metric; defaults to roc_auc (binary), f1_macro (multiclass), rmse.",
     )
     budget: TrainingBudget = Field(default_factory=TrainingBudget)
-    model_families: list[Literal["lightgbm"]] = Field(
-        default_factory=lambda: list[Literal["lightgbm"]](["lightgbm"])
+    model_families: list[Family] = Field(
+        default_factory=lambda: list[Family](
+            ["lightgbm", "linear", "random_forest", "extra_trees"]
+        ),
+        min_length=1,
+        description="Families searched in one study; the best trial's family wins.",
     )
 
     @field_validator("metric")

@@ -74,5 +74,5 @@ class RichObserver:
             self._task,
             completed=record.number + 1,
             total=record.n_trials,
-            note=f"trial {record.number}: {record.value:.4f}",
+            note=f"trial {record.number} {record.family}: {record.value:.4f}",
         )

@@ -51,8 +51,9 @@ split:
 training:
   metric: roc_auc
   budget:
-    trials: 15                   # Optuna trials; whichever limit comes first stops the search
-    timeout_seconds: 60
+    trials: 20                   # Optuna trials; whichever limit comes first stops the search
+    timeout_seconds: 45
+  model_families: [lightgbm, linear, random_forest, extra_trees]
 
 gates:
   min_metrics:

@@ -43,15 +43,16 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 TAG_PREFIX = "headway."
 
-# Types inside a headway model that skops does not trust by default. They are the
-# LightGBM estimator and its booster plus two containers; listing them keeps MLflow's
-# safe (skops) loading instead of falling back to pickle.
+# Types inside a headway model that skops does not trust by default: the LightGBM
+# estimators and booster, scikit-learn's compiled tree structure (forests), and two
+# containers. Listing them keeps MLflow's safe (skops) loading instead of pickle.
 SKOPS_TRUSTED_TYPES = [
     "collections.OrderedDict",
     "numpy.dtype",
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.sklearn.LGBMRegressor",
+    "sklearn.tree._tree.Tree",
 ]
 
 

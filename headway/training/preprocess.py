@@ -7,13 +7,15 @@ plain MLflow + scikit-learn + LightGBM install, without headway.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.preprocessing import OrdinalEncoder
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from headway.artifacts import TrainedModel
 
@@ -67,30 +69,42 @@ def coerce_features(frame: pd.DataFrame, types: FeatureTypes) -> pd.DataFrame:
     return pd.DataFrame(data, index=frame.index, copy=False)
 
 
-def build_preprocessor(types: FeatureTypes) -> ColumnTransformer:
-    """Ordinal-encode categories (unseen and missing -> NaN, which LightGBM treats as missing)
-    and impute numbers with the median, keeping a missing-indicator so that the fact of
-    missingness stays visible to the model.
+def build_preprocessor(
+    types: FeatureTypes, encoding: Literal["ordinal", "onehot"] = "ordinal"
+) -> ColumnTransformer:
+    """The preprocessing of one model family; categorical columns come first.
 
-    Categorical columns come first, so their output indices are ``0..len(categorical)-1``.
+    ``ordinal`` (trees): categories become codes (unseen and missing -> NaN, which LightGBM
+    treats as missing; categorical output indices are ``0..len(categorical)-1``), numbers are
+    imputed with the median plus a missing-indicator so that missingness stays visible.
+    ``onehot`` (linear models): one column per category (missing is a category of its own,
+    unseen ones are all zeros), numbers imputed, indicated and standardised.
     """
+    if encoding == "onehot":
+        categorical: Any = OneHotEncoder(
+            handle_unknown="ignore", min_frequency=5, sparse_output=False, dtype=float
+        )
+        numeric: Any = Pipeline(
+            [
+                (
+                    "impute",
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                ),
+                ("scale", StandardScaler()),
+            ]
+        )
+    else:
+        categorical = OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
+            dtype=float,
+        )
+        numeric = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
     return ColumnTransformer(
         [
-            (
-                "categorical",
-                OrdinalEncoder(
-                    handle_unknown="use_encoded_value",
-                    unknown_value=np.nan,
-                    encoded_missing_value=np.nan,
-                    dtype=float,
-                ),
-                list(types.categorical),
-            ),
-            (
-                "numeric",
-                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                list(types.numeric),
-            ),
+            ("categorical", categorical, list(types.categorical)),
+            ("numeric", numeric, list(types.numeric)),
         ],
         remainder="drop",
         verbose_feature_names_out=False,
