@@ -220,7 +220,9 @@ def run_pipeline(
             )
             mlflow.log_params({"best.family": model.family})
             mlflow.log_params({f"best.{k}": v for k, v in model.params.items()})
-            mlflow.log_metric(f"valid_{cfg.metric}", model.valid_score)
+            mlflow.log_metrics(
+                {f"valid_{cfg.metric}": model.valid_score, "n_trials": model.n_trials}
+            )
             mlflow.log_metrics({f"leaderboard.{k}": v for k, v in model.leaderboard.items()})
             board = ", ".join(f"{k} {v:.4f}" for k, v in _ranked(model.leaderboard, cfg.metric))
             obs.stage_finished(

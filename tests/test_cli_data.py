@@ -65,3 +65,17 @@ def test_lineage_of_the_champion(trained: tuple[Project, PipelineResult]) -> Non
     assert "lineage of churn/" in tree.stdout and "@champion" in tree.stdout
     unknown = run_cli("lineage", "churn@nobody", "--project", str(project.root))
     assert unknown.returncode == 1 and "no model version at churn@nobody" in unknown.stderr
+
+
+def test_reproduce_the_champion(trained: tuple[Project, PipelineResult]) -> None:
+    project, result = trained
+    version = f"churn/{result.version.version}"
+    out = run_cli("reproduce", version, "--project", str(project.root), "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["matches"] is True and doc["max_abs_diff"] <= 1e-9
+    assert doc["n_trials"] == result.model.n_trials
+    assert doc["family"] == doc["reproduced_family"] == result.model.family
+    assert doc["dataset_hash"] == result.dataset.content_hash
+    missing = run_cli("reproduce", "churn/99", "--project", str(project.root))
+    assert missing.returncode == 1 and "no version 99 of model 'churn'" in missing.stderr

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from headway.cli._common import err_console
-from headway.cli.data import data_app, lineage, validate
+from headway.cli.data import data_app, lineage, reproduce_command, validate
 from headway.cli.project import init, run, status
 from headway.cli.quickstart import quickstart
 from headway.cli.serve import serve
@@ -31,6 +31,7 @@ app.command()(serve)
 app.command()(status)
 app.command()(validate)
 app.command()(lineage)
+app.command("reproduce")(reproduce_command)
 app.add_typer(data_app, name="data")
 
 

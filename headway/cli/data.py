@@ -221,3 +221,31 @@ def lineage(
     version_node = run_node.add(f"model version [bold]{info.name} v{info.version}[/] ({verdict})")
     version_node.add("aliases: " + (", ".join(f"@{a}" for a in info.aliases) or "none"))
     console.print(tree)
+
+
+def reproduce_command(
+    model: Annotated[str, typer.Argument(help="NAME/VERSION, e.g. churn/3.")],
+    project: ProjectOption = Path("."),
+    as_json: JsonOption = False,
+) -> None:
+    """Retrain a registered version from its lineage; exit 1 unless predictions match."""
+    from headway.reproduce import reproduce
+
+    loaded = Project.load(project)
+    if "/" not in model:
+        raise ModelNotFoundError(f"{model!r}: give NAME/VERSION, e.g. churn/3")
+    name, number = model.split("/", 1)
+    with console.status(f"Retraining {model} from its lineage..."):
+        report = reproduce(loaded, name, number)
+    if as_json:
+        typer.echo(json.dumps({**to_dict(report), "matches": report.matches}, indent=2))
+    else:
+        verdict = "[green]reproduced[/]" if report.matches else "[red]NOT reproduced[/]"
+        console.print(
+            f"{model}: {verdict} — {report.n_trials} trials on dataset "
+            f"{report.dataset_hash[:12]}, family {report.family} -> {report.reproduced_family}, "
+            f"max |difference| of predictions on {report.n_rows:,} test rows: "
+            f"{report.max_abs_diff:.3g}" + (" (bit-identical)" if report.identical else "")
+        )
+    if not report.matches:
+        raise typer.Exit(1)
