@@ -79,3 +79,31 @@ def test_reproduce_the_champion(trained: tuple[Project, PipelineResult]) -> None
     assert doc["dataset_hash"] == result.dataset.content_hash
     missing = run_cli("reproduce", "churn/99", "--project", str(project.root))
     assert missing.returncode == 1 and "no version 99 of model 'churn'" in missing.stderr
+
+
+def test_runs_and_compare(trained: tuple[Project, PipelineResult], tmp_path: Path) -> None:
+    project, result = trained
+    out = run_cli("runs", "--project", str(project.root), "--json")
+    assert out.returncode == 0, out.stderr
+    parents = json.loads(out.stdout)
+    parent = next(p for p in parents if p["run_id"] == result.run_id)
+    assert len(parent["trials"]) == result.model.n_trials
+    assert parent["params"]["best.family"] == result.model.family
+    assert parent["metrics"]["n_trials"] == result.model.n_trials
+    assert {t["params"]["family"] for t in parent["trials"]} <= {
+        "lightgbm", "linear", "random_forest", "extra_trees",
+    }  # fmt: skip
+    table = run_cli("runs", "--project", str(project.root), "--trials")
+    assert table.returncode == 0 and result.run_id[:12] in table.stdout
+    assert table.stdout.count("trial-") == result.model.n_trials
+    first, second = parent["trials"][0]["run_id"], parent["trials"][1]["run_id"]
+    compared = json.loads(
+        run_cli("compare", first, second, "--project", str(project.root), "--json").stdout
+    )
+    keys = {row["key"]: row for row in compared["rows"]}
+    assert keys["valid_roc_auc"]["kind"] == "metric"
+    assert keys["valid_roc_auc"]["differs"] is True
+    bad = run_cli("compare", first, "nope", "--project", str(project.root))
+    assert bad.returncode == 1 and "no run 'nope'" in bad.stderr
+    empty = make_project(tmp_path / "fresh", rows=300)
+    assert "No runs yet" in run_cli("runs", "--project", str(empty)).stdout

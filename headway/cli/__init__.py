@@ -11,6 +11,7 @@ from headway.cli._common import err_console
 from headway.cli.data import data_app, lineage, reproduce_command, validate
 from headway.cli.project import init, run, status
 from headway.cli.quickstart import quickstart
+from headway.cli.runs import compare, runs
 from headway.cli.serve import serve
 from headway.exceptions import HeadwayError
 from headway.settings import load_settings
@@ -32,6 +33,8 @@ app.command()(status)
 app.command()(validate)
 app.command()(lineage)
 app.command("reproduce")(reproduce_command)
+app.command()(runs)
+app.command()(compare)
 app.add_typer(data_app, name="data")
 
 
