@@ -98,6 +98,10 @@ class ValidationReport:
     def warnings(self) -> list[CheckResult]:
         return [c for c in self.checks if not c.passed and c.severity == "warn"]
 
+    def ordered(self) -> list[CheckResult]:
+        """Errors first, then warnings, then passed checks (the order reports show)."""
+        return sorted(self.checks, key=lambda c: (c.passed, c.severity != "error"))
+
 
 @dataclass(frozen=True)
 class TrainedModel:

@@ -28,7 +28,7 @@ def _checks_table(report: ValidationReport) -> Table:
     table = Table(title="checks", title_justify="left")
     for column in ("", "check", "column", "message"):
         table.add_column(column, overflow="fold")
-    order = sorted(report.checks, key=lambda c: (c.passed, c.severity != "error"))
+    order = report.ordered()
     for check in order:
         mark = (
             "[green]✓[/]"

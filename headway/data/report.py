@@ -291,7 +291,7 @@ def render_validation_html(
         if absent
         else ""
     )
-    ordered = sorted(report.checks, key=lambda c: (c.passed, c.severity != "error"))
+    ordered = report.ordered()
     header = "".join(
         f"<th>{h}</th>"
         for h in ("outcome", "severity", "check", "column", "message", "failed", "examples")
