@@ -217,6 +217,7 @@ def run_pipeline(
                 config=cfg.training,
                 seed=cfg.seed,
                 on_trial=on_trial,
+                group_column=cfg.data.group_column,
             )
             mlflow.log_params({"best.family": model.family})
             mlflow.log_params({f"best.{k}": v for k, v in model.params.items()})

@@ -169,6 +169,15 @@ class TrainingConfig(_Strict):
         min_length=1,
         description="Families searched in one study; the best trial's family wins.",
     )
+    validation: Literal["auto", "holdout", "cv"] = Field(
+        default="auto",
+        description="How trials are scored: on the validation split (holdout), by k-fold "
+        "cross-validation over train+validation (cv), or cv for small tables (auto).",
+    )
+    cv_folds: int = Field(default=5, ge=2, le=20)
+    cv_max_rows: int = Field(
+        default=10_000, ge=0, description="auto uses cv up to this many train+validation rows"
+    )
 
     @field_validator("metric")
     @classmethod

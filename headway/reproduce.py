@@ -90,6 +90,7 @@ def reproduce(project: Project, name: str, version: str) -> ReproductionReport:
         metric=config.metric,
         config=training,
         seed=config.seed,
+        group_column=config.data.group_column,
     )
     original = registry.load_estimator(f"models:/{name}/{version}")
     rows = feature_frame(parts.test, model)

@@ -32,9 +32,13 @@ def _parts(task: str = "binary", rows: int = 1500):
     return split(frame, data=data, config=SplitConfig(), task=task, seed=0)
 
 
-def _config(*families: str, trials: int = 3) -> TrainingConfig:
+def _config(*families: str, trials: int = 3, validation: str = "auto") -> TrainingConfig:
     return TrainingConfig.model_validate(
-        {"model_families": list(families), "budget": {"trials": trials, "timeout_seconds": 60}}
+        {
+            "model_families": list(families),
+            "budget": {"trials": trials, "timeout_seconds": 60},
+            "validation": validation,
+        }
     )
 
 
@@ -127,3 +131,42 @@ def test_unknown_or_missing_family_fails_before_work(tmp_path: Path) -> None:
     (tmp_path / "headway.yaml").write_text(text)
     with pytest.raises(ConfigError, match=r"training\.model_families\.1"):
         load_config(tmp_path / "headway.yaml")
+
+
+@pytest.mark.parametrize("validation", ["holdout", "cv"])
+def test_holdout_and_cross_validation(validation: str) -> None:
+    frame = make_churn(1500, seed=7)
+    data = DATA.model_copy(update={"timestamp_column": None})
+    parts = split(frame, data=data, config=SplitConfig(), task="binary", seed=0)
+    assert parts.strategy == "random_stratified"
+    model = train(
+        parts, target="churned", features=FEATURES, task="binary", metric="roc_auc",
+        config=_config("lightgbm", "linear", trials=3, validation=validation), seed=0,
+    )  # fmt: skip
+    report, _ = evaluate(model, parts.test, target="churned", task="binary", metric="roc_auc")
+    assert report.metrics["roc_auc"] > 0.6
+    fitted = model.estimator.estimator.estimator.named_steps["model"]
+    n_fit = getattr(fitted, "n_features_in_", None)
+    assert n_fit is not None
+    if validation == "cv" and model.family == "lightgbm":
+        # refit on train + valid with the rounds cross-validation chose
+        assert fitted.n_estimators == model.params["n_estimators"]
+
+
+def test_auto_uses_cv_only_for_small_tables() -> None:
+    from headway.training.preprocess import infer_feature_types
+    from headway.training.search import _Prepared
+
+    parts = _parts(rows=1500)
+    types = infer_feature_types(parts.train, FEATURES)
+    small = _Prepared(
+        parts, types, "churned", config=_config("linear"), task="binary", seed=0, group_column=None
+    )
+    assert small.cv and len(small.folds_xy) == 5
+    # time-ordered folds: every validation fold comes after its training rows
+    assert all(len(f[0]) < len(parts.train) + len(parts.valid) for f in small.folds_xy)
+    config = _config("linear").model_copy(update={"cv_max_rows": 100})
+    large = _Prepared(
+        parts, types, "churned", config=config, task="binary", seed=0, group_column=None
+    )
+    assert not large.cv and len(large.folds_xy) == 1

@@ -43,10 +43,13 @@ class Fitted:
 
 @dataclass(frozen=True)
 class Arrays:
+    """Preprocessed rows to fit on, and the rows that early stopping watches (none on the
+    final refit after cross-validation, when the number of rounds is already known)."""
+
     x_train: np.ndarray
     y_train: np.ndarray
-    x_valid: np.ndarray
-    y_valid: np.ndarray
+    x_valid: np.ndarray | None
+    y_valid: np.ndarray | None
     categorical: list[int]
 
 
@@ -76,15 +79,22 @@ def _lightgbm_space(trial: optuna.Trial) -> dict[str, Any]:
 
 
 def _lightgbm_fit(task: str, params: dict[str, Any], seed: int, a: Arrays) -> Fitted:
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         n_estimators=_MAX_TREES,
         subsample_freq=1,
         random_state=seed,
         deterministic=True,
         force_col_wise=True,
         verbose=-1,
-        **params,
+        **{k: v for k, v in params.items() if k != "n_estimators"},
     )
+    if a.x_valid is None:  # refit with the rounds cross-validation chose
+        kwargs["n_estimators"] = int(params.get("n_estimators", 100))
+        model = (
+            lgb.LGBMRegressor(**kwargs) if task == "regression" else lgb.LGBMClassifier(**kwargs)
+        )
+        model.fit(a.x_train, a.y_train, categorical_feature=a.categorical or "auto")
+        return Fitted(model, kwargs["n_estimators"])
     model = lgb.LGBMRegressor(**kwargs) if task == "regression" else lgb.LGBMClassifier(**kwargs)
     model.fit(
         a.x_train,

@@ -10,9 +10,16 @@ from typing import Any, Literal
 
 import numpy as np
 import optuna
+import pandas as pd
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import f1_score
-from sklearn.model_selection import FixedThresholdClassifier
+from sklearn.model_selection import (
+    FixedThresholdClassifier,
+    GroupKFold,
+    KFold,
+    StratifiedKFold,
+    TimeSeriesSplit,
+)
 from sklearn.pipeline import Pipeline
 
 from headway.artifacts import TrainedModel
@@ -20,7 +27,7 @@ from headway.data.split import Split
 from headway.evaluation.metrics import score
 from headway.exceptions import TrainingError
 from headway.project import HIGHER_IS_BETTER, TrainingConfig
-from headway.training.families import Arrays, get_families
+from headway.training.families import Arrays, Fitted, get_families
 from headway.training.preprocess import (
     FeatureTypes,
     build_preprocessor,
@@ -54,29 +61,92 @@ def _best_f1_threshold(y_pos: np.ndarray, proba: np.ndarray) -> float:
 
 
 class _Prepared:
-    """Preprocessing fitted once per encoding, and the arrays it produces."""
+    """The folds trials are scored on, with preprocessing fitted once per fold and encoding.
 
-    def __init__(self, data: Split, types: FeatureTypes, target: str) -> None:
+    Holdout: one fold, train -> valid. Cross-validation: k folds over train + valid
+    (time-ordered when the split is by time, by entity when groups are given, stratified for
+    classification), and a final refit on all of it.
+    """
+
+    def __init__(
+        self,
+        data: Split,
+        types: FeatureTypes,
+        target: str,
+        *,
+        config: TrainingConfig,
+        task: str,
+        seed: int,
+        group_column: str | None,
+    ) -> None:
         self.types = types
-        self.x_train = coerce_features(data.train, types)
-        self.x_valid = coerce_features(data.valid, types)
-        self.y_train = data.train[target].to_numpy()
-        self.y_valid = data.valid[target].to_numpy()
-        self._cache: dict[str, tuple[Any, Arrays]] = {}
+        rows = len(data.train) + len(data.valid)
+        mode = config.validation
+        self.cv = mode == "cv" or (mode == "auto" and rows <= config.cv_max_rows)
+        self._cache: dict[tuple[str, int], tuple[Any, Arrays]] = {}
+        if not self.cv:
+            self.folds_xy = [
+                (
+                    coerce_features(data.train, types),
+                    data.train[target].to_numpy(),
+                    coerce_features(data.valid, types),
+                    data.valid[target].to_numpy(),
+                )
+            ]
+            self.full = None
+        else:
+            combined = pd.concat([data.train, data.valid])
+            x_all = coerce_features(combined, types).reset_index(drop=True)
+            y_all = combined[target].to_numpy()
+            splitter: Any
+            groups = None
+            if data.strategy == "time":
+                splitter = TimeSeriesSplit(n_splits=config.cv_folds)
+            elif group_column is not None:
+                splitter = GroupKFold(n_splits=config.cv_folds)
+                groups = combined[group_column].astype(str).to_numpy()
+            elif task == "regression":
+                splitter = KFold(n_splits=config.cv_folds, shuffle=True, random_state=seed)
+            else:
+                splitter = StratifiedKFold(
+                    n_splits=config.cv_folds, shuffle=True, random_state=seed
+                )
+            self.folds_xy = [
+                (x_all.iloc[tr], y_all[tr], x_all.iloc[va], y_all[va])
+                for tr, va in splitter.split(x_all, y_all, groups)
+            ]
+            self.full = (x_all, y_all)
+        self.y_scored = np.concatenate([fold[3] for fold in self.folds_xy])
 
-    def get(self, encoding: str) -> tuple[Any, Arrays]:
-        if encoding not in self._cache:
-            pre = build_preprocessor(self.types, encoding).fit(self.x_train)  # type: ignore[arg-type]
-            categorical = list(range(len(self.types.categorical))) if encoding == "ordinal" else []
-            arrays = Arrays(
-                pre.transform(self.x_train),
-                self.y_train,
-                pre.transform(self.x_valid),
-                self.y_valid,
-                categorical,
-            )
-            self._cache[encoding] = (pre, arrays)
-        return self._cache[encoding]
+    def _fit(
+        self,
+        encoding: str,
+        x_train: pd.DataFrame,
+        y_train: np.ndarray,
+        x_valid: pd.DataFrame | None,
+        y_valid: np.ndarray | None,
+    ) -> tuple[Any, Arrays]:
+        pre = build_preprocessor(self.types, encoding).fit(x_train)  # type: ignore[arg-type]
+        categorical = list(range(len(self.types.categorical))) if encoding == "ordinal" else []
+        valid = pre.transform(x_valid) if x_valid is not None else None
+        return pre, Arrays(pre.transform(x_train), y_train, valid, y_valid, categorical)
+
+    def folds(self, encoding: str) -> list[tuple[Any, Arrays]]:
+        out = []
+        for i, (x_tr, y_tr, x_va, y_va) in enumerate(self.folds_xy):
+            if (encoding, i) not in self._cache:
+                self._cache[(encoding, i)] = self._fit(encoding, x_tr, y_tr, x_va, y_va)
+            out.append(self._cache[(encoding, i)])
+        return out
+
+    def refit(self, encoding: str) -> tuple[Any, Arrays]:
+        """Preprocessing and arrays over every row (cross-validation's final fit)."""
+        assert self.full is not None
+        return self._fit(encoding, self.full[0], self.full[1], None, None)
+
+    @property
+    def x_any(self) -> pd.DataFrame:
+        return self.folds_xy[0][2]
 
 
 def train(
@@ -89,6 +159,7 @@ def train(
     config: TrainingConfig,
     seed: int,
     on_trial: Callable[[TrialRecord], None] | None = None,
+    group_column: str | None = None,
 ) -> TrainedModel:
     """Search model families and their hyper-parameters on ``data.valid``; return the best.
 
@@ -103,7 +174,15 @@ def train(
             finished within the budget (with the first trial error, if any).
     """
     families = {f.name: f for f in get_families(list(config.model_families))}
-    prepared = _Prepared(data, infer_feature_types(data.train, features), target)
+    prepared = _Prepared(
+        data,
+        infer_feature_types(data.train, features),
+        target,
+        config=config,
+        task=task,
+        seed=seed,
+        group_column=group_column,
+    )
     direction: Literal["maximize", "minimize"] = (
         "maximize" if HIGHER_IS_BETTER[metric] else "minimize"
     )
@@ -117,20 +196,27 @@ def train(
         name = names[0] if len(names) == 1 else trial.suggest_categorical("family", names)
         family = families[name]
         params = family.suggest(trial)
-        _, arrays = prepared.get(family.encoding)
-        try:
-            fitted = family.fit(task, params, seed, arrays)
-        except Exception as exc:  # a trial that raises is recorded as failed; the search goes on
-            errors.append(f"{name}: {type(exc).__name__}: {exc}")
-            raise
-        model = fitted.model
-        if task == "regression":
-            scores, classes = model.predict(arrays.x_valid), None
-        else:
-            scores, classes = model.predict_proba(arrays.x_valid), model.classes_
-        value = score(metric, arrays.y_valid, scores, classes=classes, threshold=None)
+        values, fold_scores, iterations = [], [], []
+        for _, arrays in prepared.folds(family.encoding):
+            try:
+                fitted = family.fit(task, params, seed, arrays)
+            except Exception as exc:  # a failing trial is recorded as failed; the search goes on
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                raise
+            model = fitted.model
+            assert arrays.x_valid is not None and arrays.y_valid is not None
+            if task == "regression":
+                scores, classes = model.predict(arrays.x_valid), None
+            else:
+                scores, classes = model.predict_proba(arrays.x_valid), model.classes_
+            values.append(score(metric, arrays.y_valid, scores, classes=classes, threshold=None))
+            fold_scores.append(scores)
+            iterations.append(fitted.best_iteration)
+        value = float(np.mean(values))
         if not np.isfinite(value):
             raise optuna.TrialPruned(f"metric {metric} is not finite")
+        fitted = Fitted(fitted.model, round(float(np.mean(iterations))))
+        scores = np.concatenate(fold_scores)
         trial.set_user_attr("family", name)
         better = not best or (
             value > best["value"] if direction == "maximize" else value < best["value"]
@@ -165,7 +251,7 @@ def train(
             f"{budget.timeout_seconds}s).{first} Raise training.budget.timeout_seconds in "
             "headway.yaml, or remove the failing family."
         )
-    return _final_model(best, prepared, task, metric, study)
+    return _final_model(best, prepared, task, metric, study, seed)
 
 
 def _leaderboard(study: optuna.Study, direction: str) -> dict[str, float]:
@@ -183,11 +269,24 @@ def _leaderboard(study: optuna.Study, direction: str) -> dict[str, float]:
 
 
 def _final_model(
-    best: dict[str, Any], prepared: _Prepared, task: str, metric: str, study: optuna.Study
+    best: dict[str, Any],
+    prepared: _Prepared,
+    task: str,
+    metric: str,
+    study: optuna.Study,
+    seed: int,
 ) -> TrainedModel:
     family, fitted = best["family"], best["fitted"]
-    pre, _ = prepared.get(family.encoding)
-    model = fitted.model
+    params = dict(best["params"])
+    if fitted.best_iteration:
+        params["n_estimators"] = fitted.best_iteration
+    if prepared.cv:
+        # Cross-validation scored the parameters; the model is fitted once more on all rows.
+        pre, arrays = prepared.refit(family.encoding)
+        model = family.fit(task, params, seed, arrays).model
+    else:
+        pre, _ = prepared.folds(family.encoding)[0]
+        model = fitted.model
     pipeline = Pipeline([("preprocess", pre), ("model", model)])
     threshold: float | None = None
     classes: tuple[Any, ...] | None = None
@@ -195,13 +294,10 @@ def _final_model(
     if task != "regression":
         classes = tuple(model.classes_.tolist())
     if task == "binary":
-        positive = (prepared.y_valid == model.classes_[1]).astype(int)
+        positive = (prepared.y_scored == model.classes_[1]).astype(int)
         threshold = _best_f1_threshold(positive, best["scores"][:, 1])
         estimator = FixedThresholdClassifier(FrozenEstimator(pipeline), threshold=threshold)
-        estimator.fit(prepared.x_valid, prepared.y_valid)
-    params = dict(best["params"])
-    if fitted.best_iteration:
-        params["n_estimators"] = fitted.best_iteration
+        estimator.fit(prepared.x_any, prepared.y_scored[: len(prepared.x_any)])
     logger.info(
         "best %s=%.4f (%s) after %d trials", metric, best["value"], family.name, len(study.trials)
     )
