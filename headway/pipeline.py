@@ -86,7 +86,7 @@ def _champion_report(
         frame = coerce_features(data.test, types)[list(types.columns)]
     except (KeyError, ValueError) as exc:
         logger.warning("champion v%s cannot score this holdout: %s", current.version, exc)
-        return None, None
+        return None, current.version
     y = data.test[cfg.data.target].to_numpy()
     scores = predict_scores(estimator, frame, cfg.task)
     classes = getattr(estimator, "classes_", None)

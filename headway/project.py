@@ -41,6 +41,11 @@ Task = Literal["binary", "multiclass", "regression"]
 Family = Literal["lightgbm", "linear", "random_forest", "extra_trees"]
 
 # Primary metric per task, and whether larger is better.
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1"),
+    "multiclass": ("accuracy", "f1_macro", "log_loss", "roc_auc"),
+    "regression": ("rmse", "mae", "r2"),
+}
 DEFAULT_METRIC: dict[str, str] = {
     "binary": "roc_auc",
     "multiclass": "f1_macro",
@@ -233,12 +238,27 @@ class ProjectConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     task: Task
     data: DataConfig
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)
     split: SplitConfig = Field(default_factory=SplitConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     gates: GateConfig = Field(default_factory=GateConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+
+    @model_validator(mode="after")
+    def _metrics_fit_task(self) -> ProjectConfig:
+        allowed = TASK_METRICS[self.task]
+        named = {"training.metric": [self.training.metric] if self.training.metric else []}
+        named["gates.min_metrics"] = list(self.gates.min_metrics)
+        named["gates.max_metrics"] = list(self.gates.max_metrics)
+        for key, metrics in named.items():
+            wrong = [m for m in metrics if m not in allowed]
+            if wrong:
+                raise ValueError(
+                    f"{key}: {wrong} do not apply to task {self.task!r}; "
+                    f"choose from {list(allowed)}"
+                )
+        return self
 
     @property
     def metric(self) -> str:
@@ -388,7 +408,10 @@ class Project:
 
     @property
     def artifact_location(self) -> str | None:
-        """Artifact root for a new experiment: local for the embedded store, else the server's."""
-        if not self.uses_embedded_store:
+        """Artifact root for a new experiment: the server's when MLflow is a server, else
+        ``DIR/.headway/artifacts`` (a database URI alone would put them in ``./mlruns`` of
+        whatever directory the command runs in)."""
+        scheme = self.tracking_uri.split(":", 1)[0].lower()
+        if scheme in ("http", "https", "databricks"):
             return None
         return (self.state_dir / "artifacts").as_uri()

@@ -353,3 +353,15 @@ def test_schema_round_trip_keeps_fingerprint(project: Path) -> None:
     assert isinstance(schema, DataSchema)
     write_schema(schema, project / "copy.yaml")
     assert load_schema(project / "copy.yaml").fingerprint() == schema.fingerprint()
+
+
+def test_csv_glob_reads_every_file(tmp_path: Path) -> None:
+    frame = make_churn(600, seed=2)
+    (tmp_path / "exports").mkdir()
+    frame.iloc[:250].to_csv(tmp_path / "exports" / "a.csv", index=False)
+    frame.iloc[250:].to_csv(tmp_path / "exports" / "b.csv", index=False)
+    dataset = run(
+        tmp_path, config("exports/*.csv", source=SourceConfig(type="csv", path="exports/*.csv"))
+    )
+    assert dataset.version.n_rows == 600
+    assert dataset.frame["customer_id"].tolist() == frame["customer_id"].tolist()

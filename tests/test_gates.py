@@ -58,3 +58,11 @@ def test_min_improvement_and_lower_is_better() -> None:
         champion_version="1",
     )
     assert not worse.blessed
+
+
+def test_nan_metrics_fail_bounds_and_unscorable_champion_is_named() -> None:
+    nan = bless(report("roc_auc", float("nan")), config=GateConfig(min_metrics={"roc_auc": 0.5}))
+    assert not nan.blessed
+    alone = bless(report("roc_auc", 0.8), config=GateConfig(), champion=None, champion_version="4")
+    assert alone.blessed
+    assert "champion v4 cannot score this holdout" in alone.reasons[-1]

@@ -112,3 +112,20 @@ def test_config_hash_changes_with_content(tmp_path: Path) -> None:
     b = load_config(write(tmp_path, VALID + "seed: 7\n"))
     assert a.config_hash() == load_config(write(tmp_path, VALID)).config_hash()
     assert a.config_hash() != b.config_hash()
+
+
+def test_metrics_must_fit_the_task_and_seed_is_bounded(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"training.metric: \['rmse'\] do not apply to task 'binary'"
+    ):
+        load_config(write(tmp_path, VALID + "training: {metric: rmse}\n"))
+    with pytest.raises(ConfigError, match=r"gates.min_metrics: \['r2'\] do not apply"):
+        load_config(write(tmp_path, VALID + "gates: {min_metrics: {r2: 0.5}}\n"))
+    with pytest.raises(ConfigError, match="key 'seed'"):
+        load_config(write(tmp_path, VALID + "seed: -1\n"))
+
+
+def test_database_tracking_uri_keeps_artifacts_in_the_project(tmp_path: Path) -> None:
+    write(tmp_path, VALID + "mlflow: {tracking_uri: 'sqlite:////srv/shared/mlflow.db'}\n")
+    project = Project.load(tmp_path, settings=Settings())
+    assert project.artifact_location == (tmp_path.resolve() / ".headway" / "artifacts").as_uri()

@@ -86,6 +86,11 @@ def test_csv_body_and_ints_for_floats(server: str, rows: pd.DataFrame) -> None:
             "has 2 values but there are 1 columns",
         ),
         (b"a,b\n1,2\n", "application/xml", "unsupported Content-Type"),
+        (
+            b'{"dataframe_split": {"columns": ["a", "a"], "data": [[1, 2]]}}',
+            "application/json",
+            "'dataframe_split.columns' repeats ['a']",
+        ),
     ],
 )
 def test_malformed_requests_get_400(

@@ -93,7 +93,11 @@ def read_source(source: SourceConfig, *, root: Path, files: SourceFiles | None) 
     else:
         assert files is not None
         where = str(files.files[0] if len(files.files) == 1 else source.path)
-        frame = _read_csv(files.files[0], source) if source.type == "csv" else _read_parquet(files)
+        if source.type == "csv":
+            parts = [_read_csv(path, source) for path in files.files]
+            frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        else:
+            frame = _read_parquet(files)
     if len(frame) == 0:
         raise DataError(f"{where}: the data has a header but no rows. Export the data again.")
     return frame

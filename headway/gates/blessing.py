@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from headway.artifacts import Blessing, EvaluationReport
 from headway.project import HIGHER_IS_BETTER, GateConfig
 
@@ -29,14 +31,14 @@ def bless(
     ok = True
     for name, bound in config.min_metrics.items():
         value = candidate.metrics.get(name)
-        if value is None or value < bound:
+        if value is None or not math.isfinite(value) or value < bound:
             ok = False
             reasons.append(f"{name}={_fmt(value)} is below the minimum {bound}")
         else:
             reasons.append(f"{name}={_fmt(value)} >= {bound}")
     for name, bound in config.max_metrics.items():
         value = candidate.metrics.get(name)
-        if value is None or value > bound:
+        if value is None or not math.isfinite(value) or value > bound:
             ok = False
             reasons.append(f"{name}={_fmt(value)} is above the maximum {bound}")
         else:
@@ -61,6 +63,11 @@ def bless(
                 f"{_fmt(champion_value)} by the required {config.min_improvement} "
                 f"(change {delta:+.4f})"
             )
+    elif champion_version is not None:
+        reasons.append(
+            f"champion v{champion_version} cannot score this holdout (its input columns "
+            "differ): judged on the bounds alone"
+        )
     else:
         reasons.append("no current champion")
     return Blessing(

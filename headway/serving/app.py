@@ -113,6 +113,16 @@ def create_app(settings: ServingSettings, *, model: ServedModel | None = None) -
             response = _error(exc)
             status = response.status_code
             return response
+        except Exception:  # a bug, not the caller's fault: log it, answer JSON, count a 500
+            logger.exception("prediction failed")
+            status = 500
+            return _json(
+                {
+                    "error_code": "INTERNAL_ERROR",
+                    "message": "prediction failed; see the server log",
+                },
+                500,
+            )
         finally:
             metrics.requests.labels("/invocations", str(status)).inc()
             metrics.latency.labels("/invocations").observe(time.perf_counter() - started)

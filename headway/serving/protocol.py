@@ -43,6 +43,9 @@ def _split(payload: Any) -> pd.DataFrame:
     columns, data = payload.get("columns"), payload.get("data")
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise InvalidRequestError("'dataframe_split.columns' must be a list of column names")
+    if len(set(columns)) != len(columns):
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        raise InvalidRequestError(f"'dataframe_split.columns' repeats {repeated[:5]}")
     if not isinstance(data, list) or not data:
         raise InvalidRequestError("'dataframe_split.data' must be a non-empty list of rows")
     for i, row in enumerate(data):
