@@ -15,7 +15,8 @@ class Settings(BaseSettings):
             (``HEADWAY_TRACKING_URI``), e.g. ``http://mlflow.internal:5000``.
         registry_uri: MLflow registry URI when it differs from the tracking URI
             (``HEADWAY_REGISTRY_URI``).
-        log_level: logging level of the ``headway`` loggers (``HEADWAY_LOG_LEVEL``).
+        log_level: log level of the ``headway`` command (``HEADWAY_LOG_LEVEL``); library use
+            leaves logging to the caller.
     """
 
     model_config = SettingsConfigDict(env_prefix="HEADWAY_", extra="ignore")
