@@ -37,8 +37,6 @@ __all__ = ["NullObserver", "PipelineObserver", "run_pipeline"]
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("data", "train", "evaluate", "gate", "register")
-
 
 class PipelineObserver(Protocol):
     """Receives progress events; the CLI renders them with Rich, tests may record them."""
