@@ -32,6 +32,13 @@ def test_must_beat_champion_strictly() -> None:
         report("roc_auc", 0.8), config=config, champion=report("roc_auc", 0.8), champion_version="3"
     )
     assert not tie.blessed and tie.champion_value == 0.8
+    noise = bless(
+        report("roc_auc", 0.8 + 1e-15),
+        config=config,
+        champion=report("roc_auc", 0.8),
+        champion_version="3",
+    )
+    assert not noise.blessed  # floating-point noise is a tie, not an improvement
     better = bless(
         report("roc_auc", 0.81),
         config=config,

@@ -91,7 +91,8 @@ def test_same_data_again_keeps_the_champion(tmp_path: Path) -> None:
     project = Project.load(make_project(tmp_path / "p", rows=1500))
     first = run_pipeline(project)
     second = run_pipeline(project)
-    assert first.evaluation.metrics == second.evaluation.metrics
+    # Equal up to floating-point noise: a threaded BLAS may change the last bits of a fit.
+    assert second.evaluation.metrics == pytest.approx(first.evaluation.metrics, rel=1e-9)
     assert not second.blessing.blessed
     assert second.blessing.champion_version == first.version.version
     assert any("does not beat champion" in r for r in second.blessing.reasons)

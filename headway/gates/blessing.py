@@ -9,6 +9,10 @@ from headway.project import HIGHER_IS_BETTER, GateConfig
 
 __all__ = ["bless"]
 
+#: Differences this small are floating-point noise (multithreaded BLAS can change the
+#: last bits of a linear model between two fits on the same data), never an improvement.
+TIE_TOLERANCE = 1e-9
+
 
 def bless(
     candidate: EvaluationReport,
@@ -22,7 +26,8 @@ def bless(
     The champion, when there is one, must have been scored on the same holdout rows as
     the candidate. The candidate is blessed only if every threshold holds and its primary
     metric beats the champion's by more than ``config.min_improvement`` (a tie keeps the
-    champion: re-training on unchanged data does not move the alias).
+    champion, and differences under ``TIE_TOLERANCE`` count as ties: re-training on
+    unchanged data does not move the alias).
 
     Returns:
         A :class:`Blessing`; when ``blessed`` is false, ``reasons`` says why.
@@ -51,7 +56,7 @@ def bless(
         delta = candidate.primary - champion_value
         if not HIGHER_IS_BETTER[metric]:
             delta = -delta
-        if delta > config.min_improvement:
+        if delta - config.min_improvement > TIE_TOLERANCE:
             reasons.append(
                 f"{metric} {_fmt(candidate.primary)} vs champion v{champion_version} "
                 f"{_fmt(champion_value)}: improves by {delta:+.4f}"
