@@ -118,6 +118,12 @@ class TrainedModel:
     threshold: float | None
     estimator: Any = field(repr=False, compare=False, metadata={"transient": True})
     leaderboard: dict[str, float] = field(default_factory=dict)
+    search_params: dict[str, Any] = field(default_factory=dict)
+    calibration: str | None = None
+    executor: str = "local"
+    n_workers: int = 1
+    n_failed: int = 0
+    n_pruned: int = 0
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from headway.artifacts import (
     TrainedModel,
     to_dict,
 )
-from headway.data import Dataset, DatasetStore, feature_columns, ingest_and_validate, split
+from headway.data import Dataset, DatasetStore, ingest_and_validate, split
 from headway.data.report import render_validation_html
 from headway.data.split import Split
 from headway.evaluation import evaluate
@@ -30,8 +30,9 @@ from headway.gates import bless
 from headway.lineage import code_revision, environment
 from headway.project import CONFIG_FILENAME, HIGHER_IS_BETTER, Project
 from headway.registry import CHAMPION, ModelRegistry, mlflow_uris, version_tags
-from headway.training import TrialRecord, feature_frame, train
+from headway.training import TrialRecord, feature_frame
 from headway.training.preprocess import coerce_features, feature_types_of
+from headway.training.stage import BEST_TRIAL_ARTIFACT, forecast_features, train_model
 
 __all__ = ["NullObserver", "PipelineObserver", "run_pipeline"]
 
@@ -61,6 +62,10 @@ class NullObserver:
         pass
 
 
+# MLflow run status of a trial's nested run.
+_RUN_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+
+
 def _flatten(prefix: str, value: object, out: dict[str, str]) -> dict[str, str]:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -79,6 +84,12 @@ def _champion_report(
     if current is None:
         return None, None
     estimator = registry.load_estimator(f"models:/{cfg.model_name}@{CHAMPION}")
+    if cfg.task == "forecast":
+        # The champion's lags come from the history it was trained with; give it this
+        # table's history too, so both models forecast the holdout from the same past.
+        from headway.training.forecast import refresh_history
+
+        estimator = refresh_history(estimator, pd.concat([data.train, data.valid, data.test]))
     try:
         types = feature_types_of(estimator)
         frame = coerce_features(data.test, types)[list(types.columns)]
@@ -154,7 +165,9 @@ def run_pipeline(
     )
     version, report = dataset.version, dataset.report
     parts = split(dataset.frame, data=cfg.data, config=cfg.split, task=cfg.task, seed=cfg.seed)
-    features = feature_columns(dataset.frame, cfg.data)
+    # Forecasting features are built (and a table with two rows for one series and period
+    # refused) before anything is tracked.
+    front = forecast_features(cfg, dataset.frame) if cfg.task == "forecast" else None
     obs.stage_finished("data", _data_summary(dataset, parts))
 
     project.state_dir.mkdir(parents=True, exist_ok=True)
@@ -194,39 +207,57 @@ def run_pipeline(
             obs.stage_started("train")
 
             def on_trial(record: TrialRecord) -> None:
-                with mlflow.start_run(
+                mlflow.start_run(
                     experiment_id=experiment_id, run_name=f"trial-{record.number}", nested=True
-                ):
-                    mlflow.log_params({"family": record.family, **record.params})
-                    mlflow.log_metrics(
-                        {
-                            f"valid_{cfg.metric}": record.value,
-                            "best_iteration": record.best_iteration,
-                        }
-                    )
+                )
+                mlflow.log_params({"family": record.family, **record.params})
+                mlflow.set_tag("headway.trial_state", record.state)
+                if record.error:
+                    mlflow.set_tag("headway.error", record.error[:5000])
+                metrics = {
+                    "best_iteration": float(record.best_iteration),
+                    "duration_seconds": record.duration_seconds,
+                }
+                if record.value is not None:
+                    metrics[f"valid_{cfg.metric}"] = record.value
+                mlflow.log_metrics(metrics)
+                mlflow.end_run(status=_RUN_STATUS[record.state])
                 obs.trial_finished(record)
 
-            model = train(
-                parts,
-                target=cfg.data.target,
-                features=features,
-                task=cfg.task,
-                metric=cfg.metric,
-                config=cfg.training,
-                seed=cfg.seed,
-                on_trial=on_trial,
-                group_column=cfg.data.group_column,
-            )
+            model = train_model(cfg, dataset.frame, parts, on_trial=on_trial, front=front)
             mlflow.log_params({"best.family": model.family})
             mlflow.log_params({f"best.{k}": v for k, v in model.params.items()})
+            mlflow.log_params(
+                {
+                    "search.executor": model.executor,
+                    "search.n_workers": model.n_workers,
+                    "best.calibration": model.calibration or "none",
+                    "best.threshold": model.threshold,
+                }
+            )
+            mlflow.log_dict(
+                {"family": model.family, "search_params": model.search_params},
+                BEST_TRIAL_ARTIFACT,
+            )
             mlflow.log_metrics(
-                {f"valid_{cfg.metric}": model.valid_score, "n_trials": model.n_trials}
+                {
+                    f"valid_{cfg.metric}": model.valid_score,
+                    "n_trials": model.n_trials,
+                    "n_failed_trials": model.n_failed,
+                    "n_pruned_trials": model.n_pruned,
+                }
             )
             mlflow.log_metrics({f"leaderboard.{k}": v for k, v in model.leaderboard.items()})
             board = ", ".join(f"{k} {v:.4f}" for k, v in _ranked(model.leaderboard, cfg.metric))
+            skipped = ", ".join(
+                f"{n} {what}"
+                for n, what in ((model.n_pruned, "pruned"), (model.n_failed, "failed"))
+                if n
+            )
             obs.stage_finished(
                 "train",
-                f"{model.n_trials} trials, best {model.family}: valid {cfg.metric} "
+                f"{model.n_trials} trials ({skipped or 'all complete'}) on {model.n_workers} "
+                f"{model.executor} worker(s), best {model.family}: valid {cfg.metric} "
                 f"{model.valid_score:.4f} (by family: {board})",
             )
 
@@ -298,8 +329,8 @@ def _register(
     lineage: dict[str, str | None],
 ) -> ModelVersionRef:
     cfg = project.config
-    example = parts.train[list(model.feature_columns)].head(5)
-    raw_sample = parts.train[list(model.feature_columns)].head(200)
+    raw_sample = _naive_times(parts.train[list(model.feature_columns)].head(200))
+    example = raw_sample.head(5)
     predictions = model.estimator.predict(feature_frame(raw_sample, model))
     with warnings.catch_warnings():
         # MLflow hints that integer columns cannot hold missing values; the raw training
@@ -330,6 +361,14 @@ def _register(
         registry.set_alias(cfg.model_name, CHAMPION, ref.version)
         ref = ModelVersionRef(ref.name, ref.version, ref.run_id, aliases=(CHAMPION,))
     return ref
+
+
+def _naive_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """Time-zone-aware columns as naive UTC: MLflow signatures know only naive datetimes."""
+    aware = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    if not aware:
+        return frame
+    return frame.assign(**{c: frame[c].dt.tz_convert("UTC").dt.tz_localize(None) for c in aware})
 
 
 def _json_safe(frame: pd.DataFrame) -> pd.DataFrame:

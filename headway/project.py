@@ -21,7 +21,10 @@ from headway.settings import Settings, load_settings
 
 __all__ = [
     "CONFIG_FILENAME",
+    "NUMERIC_TASKS",
+    "CostConfig",
     "DataConfig",
+    "ForecastConfig",
     "GateConfig",
     "MlflowConfig",
     "Project",
@@ -37,19 +40,23 @@ __all__ = [
 CONFIG_FILENAME = "headway.yaml"
 STATE_DIRNAME = ".headway"
 
-Task = Literal["binary", "multiclass", "regression"]
-Family = Literal["lightgbm", "linear", "random_forest", "extra_trees"]
+Task = Literal["binary", "multiclass", "regression", "forecast"]
+# Tasks whose model predicts a number (forecasting is regression on lag features).
+NUMERIC_TASKS = ("regression", "forecast")
+Family = Literal["lightgbm", "xgboost", "linear", "random_forest", "extra_trees"]
 
 # Primary metric per task, and whether larger is better.
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "binary": ("roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1"),
     "multiclass": ("accuracy", "f1_macro", "log_loss", "roc_auc"),
-    "regression": ("rmse", "mae", "r2"),
+    "regression": ("rmse", "mae", "r2", "mape", "wape"),
+    "forecast": ("wape", "mae", "rmse", "mape", "smape", "r2"),
 }
 DEFAULT_METRIC: dict[str, str] = {
     "binary": "roc_auc",
     "multiclass": "f1_macro",
     "regression": "rmse",
+    "forecast": "wape",
 }
 HIGHER_IS_BETTER: dict[str, bool] = {
     "roc_auc": True,
@@ -62,6 +69,9 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "rmse": False,
     "mae": False,
     "r2": True,
+    "mape": False,
+    "smape": False,
+    "wape": False,
 }
 
 
@@ -136,6 +146,11 @@ class DataConfig(_Strict):
         description="Entity id when rows repeat per entity: an entity's rows never straddle "
         "train, validation and test. Not a feature.",
     )
+    series_columns: list[str] = Field(
+        default_factory=list,
+        description="Forecasting: the columns that name one series (e.g. store_id, "
+        "product_id); empty means one series. Features too.",
+    )
     exclude_columns: list[str] = Field(
         default_factory=list, description="Columns that must not be used as features."
     )
@@ -159,6 +174,49 @@ class TrainingBudget(_Strict):
     timeout_seconds: float = Field(default=60.0, gt=0)
 
 
+class CostConfig(_Strict):
+    """What each kind of error costs (any currency), for ``training.threshold: cost``."""
+
+    false_positive: float = Field(ge=0, description="Cost of acting on a wrong alarm.")
+    false_negative: float = Field(ge=0, description="Cost of missing a positive.")
+
+
+class ForecastConfig(_Strict):
+    """Features of the ``forecast`` task, built from each series' own past."""
+
+    horizon: int = Field(
+        default=7, ge=1, le=1000, description="How many periods ahead the model forecasts."
+    )
+    lags: list[int] | None = Field(
+        default=None,
+        description="Past periods used as features, each >= horizon; default horizon x 1, 2, 4.",
+    )
+    windows: list[int] = Field(
+        default_factory=lambda: [7, 28],
+        description="Rolling-mean windows, ending horizon periods before the row.",
+    )
+    frequency: Literal["D", "W", "MS"] = Field(
+        default="D", description="Period of the series: daily, weekly, monthly."
+    )
+
+    @model_validator(mode="after")
+    def _lags_after_horizon(self) -> ForecastConfig:
+        early = [lag for lag in self.lags or [] if lag < self.horizon]
+        if early:
+            raise ValueError(
+                f"forecast.lags {early} are shorter than forecast.horizon ({self.horizon}): "
+                "the model would use values not yet known when it forecasts; use lags >= "
+                "the horizon"
+            )
+        if any(w < 1 for w in self.windows):
+            raise ValueError("forecast.windows must be positive numbers of periods")
+        return self
+
+    @property
+    def resolved_lags(self) -> list[int]:
+        return self.lags or [self.horizon, 2 * self.horizon, 4 * self.horizon]
+
+
 class TrainingConfig(_Strict):
     """Model search settings."""
 
@@ -167,13 +225,46 @@ class TrainingConfig(_Strict):
         description="Primary metric; defaults to roc_auc (binary), f1_macro (multiclass), rmse.",
     )
     budget: TrainingBudget = Field(default_factory=TrainingBudget)
-    model_families: list[Family] = Field(
-        default_factory=lambda: list[Family](
-            ["lightgbm", "linear", "random_forest", "extra_trees"]
-        ),
+    model_families: list[Family] | None = Field(
+        default=None,
         min_length=1,
-        description="Families searched in one study; the best trial's family wins.",
+        description="Families searched in one study; the best trial's family wins. "
+        "Default: every installed family.",
     )
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="Where trials run: local processes, or Ray."
+    )
+    n_workers: int | Literal["auto"] = Field(
+        default="auto", description="Trials run at once; auto = one per CPU (at most trials)."
+    )
+    ray_address: str | None = Field(
+        default=None, description="Ray cluster address (executor: ray); local Ray when omitted."
+    )
+    optuna_storage: str | None = Field(
+        default=None,
+        description="Optuna storage URL shared by the workers (needed for a remote Ray "
+        "cluster); a temporary journal file when omitted.",
+    )
+    refit: bool = Field(
+        default=False,
+        description="Holdout: refit the winner on train + validation rows at the end.",
+    )
+    class_weight: Literal["auto", "balanced", "none"] = Field(
+        default="auto",
+        description="Classification: auto lets the search try balanced weights when a "
+        "class is under 20% of rows.",
+    )
+    calibration: Literal["auto", "none", "sigmoid", "isotonic"] = Field(
+        default="auto",
+        description="Binary: calibrate probabilities on the validation rows; auto keeps "
+        "calibration only when it lowers the cross-validated log loss.",
+    )
+    threshold: Literal["f1", "cost", "none"] = Field(
+        default="f1",
+        description="Binary decision threshold chosen on validation rows: best F1, lowest "
+        "cost (training.costs), or none (0.5 on the probability).",
+    )
+    costs: CostConfig | None = Field(default=None, description="Error costs for threshold: cost.")
     validation: Literal["auto", "holdout", "cv"] = Field(
         default="auto",
         description="How trials are scored: on the validation split (holdout), by k-fold "
@@ -190,6 +281,22 @@ class TrainingConfig(_Strict):
         if value is not None and value not in HIGHER_IS_BETTER:
             raise ValueError(f"unknown metric {value!r}; choose one of {sorted(HIGHER_IS_BETTER)}")
         return value
+
+    @field_validator("n_workers")
+    @classmethod
+    def _positive_workers(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("training.n_workers must be at least 1, or 'auto'")
+        return value
+
+    @model_validator(mode="after")
+    def _costs_for_cost_threshold(self) -> TrainingConfig:
+        if self.threshold == "cost" and self.costs is None:
+            raise ValueError(
+                "training.threshold 'cost' needs training.costs: "
+                "{false_positive: ..., false_negative: ...}"
+            )
+        return self
 
 
 class GateConfig(_Strict):
@@ -241,12 +348,20 @@ class ProjectConfig(_Strict):
     seed: int = Field(default=42, ge=0, le=2**32 - 1)
     split: SplitConfig = Field(default_factory=SplitConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     gates: GateConfig = Field(default_factory=GateConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
 
     @model_validator(mode="after")
     def _metrics_fit_task(self) -> ProjectConfig:
+        if self.task == "forecast" and not self.data.timestamp_column:
+            raise ValueError(
+                "task 'forecast' needs data.timestamp_column (the period of each row) and "
+                "usually data.series_columns (e.g. [store_id, product_id])"
+            )
+        if self.data.series_columns and self.task != "forecast":
+            raise ValueError("data.series_columns applies to task 'forecast' only; remove it")
         allowed = TASK_METRICS[self.task]
         named = {"training.metric": [self.training.metric] if self.training.metric else []}
         named["gates.min_metrics"] = list(self.gates.min_metrics)

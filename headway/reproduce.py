@@ -1,12 +1,15 @@
 """``headway reproduce``: retrain a registered version from its lineage and compare predictions.
 
-The dataset snapshot (by content hash), the project file logged with the run and the number
-of trials the search ran are enough to train the same model again; the reproduction is
-judged by the predictions of both models on the same test rows. Nothing is registered.
+The dataset snapshot (by content hash), the project file logged with the run and the winning
+trial's parameters (``search/best_trial.json``) are enough to fit the same model again: the
+search itself is not re-run (parallel workers finish trials in an order that depends on the
+machine's load), the winner is fitted again exactly as the run fitted it. The reproduction
+is judged by the predictions of both models on the same test rows. Nothing is registered.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,16 +17,15 @@ from pathlib import Path
 import numpy as np
 from mlflow.exceptions import MlflowException
 
-from headway.data import DatasetStore, feature_columns, split
+from headway.data import DatasetStore, split
 from headway.evaluation.metrics import predict_scores
 from headway.exceptions import RegistryError
 from headway.project import CONFIG_FILENAME, Project, load_config
 from headway.registry import ModelRegistry
-from headway.training import feature_frame, train
+from headway.training import feature_frame
+from headway.training.stage import BEST_TRIAL_ARTIFACT, train_model
 
 __all__ = ["ReproductionReport", "reproduce"]
-
-_NO_TIMEOUT = 10.0**9  # the recorded trial count bounds the search, not the clock
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,6 @@ def reproduce(project: Project, name: str, version: str) -> ReproductionReport:
         )
     store = DatasetStore(project.datasets_dir)
     frame = store.load_frame(store.get(dataset_hash))
-    run = registry.client.get_run(info.run_id)
-    n_trials = int(run.data.metrics.get("n_trials", 0)) or len(
-        registry.client.search_runs(
-            [run.info.experiment_id], f"tags.mlflow.parentRunId = '{info.run_id}'"
-        )
-    )
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = registry.client.download_artifacts(info.run_id, CONFIG_FILENAME, tmp)
@@ -77,21 +73,17 @@ def reproduce(project: Project, name: str, version: str) -> ReproductionReport:
                 f"run {info.run_id} of {name}/{version} has no {CONFIG_FILENAME}"
             ) from exc
         config = load_config(Path(path))
-    budget = config.training.budget.model_copy(
-        update={"trials": n_trials, "timeout_seconds": _NO_TIMEOUT}
-    )
-    training = config.training.model_copy(update={"budget": budget})
+        try:
+            best = registry.client.download_artifacts(info.run_id, BEST_TRIAL_ARTIFACT, tmp)
+        except MlflowException as exc:
+            raise RegistryError(
+                f"run {info.run_id} of {name}/{version} has no {BEST_TRIAL_ARTIFACT}: it was "
+                "trained by an older headway; retrain it with 'headway run'"
+            ) from exc
+        replay = json.loads(Path(best).read_text(encoding="utf-8"))["search_params"]
+    n_trials = int(registry.client.get_run(info.run_id).data.metrics.get("n_trials", 0))
     parts = split(frame, data=config.data, config=config.split, task=config.task, seed=config.seed)
-    model = train(
-        parts,
-        target=config.data.target,
-        features=feature_columns(frame, config.data),
-        task=config.task,
-        metric=config.metric,
-        config=training,
-        seed=config.seed,
-        group_column=config.data.group_column,
-    )
+    model = train_model(config, frame, parts, replay=replay)
     original = registry.load_estimator(f"models:/{name}/{version}")
     rows = feature_frame(parts.test, model)
     before = predict_scores(original, rows, config.task)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from headway import PipelineResult, Project
+from headway.training.families import FAMILIES
 from tests.conftest import make_project, run_cli
 
 
@@ -90,9 +91,7 @@ def test_runs_and_compare(trained: tuple[Project, PipelineResult], tmp_path: Pat
     assert len(parent["trials"]) == result.model.n_trials
     assert parent["params"]["best.family"] == result.model.family
     assert parent["metrics"]["n_trials"] == result.model.n_trials
-    assert {t["params"]["family"] for t in parent["trials"]} <= {
-        "lightgbm", "linear", "random_forest", "extra_trees",
-    }  # fmt: skip
+    assert {t["params"]["family"] for t in parent["trials"]} <= set(FAMILIES)
     table = run_cli("runs", "--project", str(project.root), "--trials")
     assert table.returncode == 0 and result.run_id[:12] in table.stdout
     assert table.stdout.count("trial-") == result.model.n_trials

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,10 @@ from headway.data import split
 from headway.datasets import make_churn
 from headway.evaluation import evaluate
 from headway.project import DataConfig, SourceConfig, SplitConfig, TrainingConfig
+from headway.training import TrialRecord, train
 from headway.training import families as families_module
-from headway.training import train
 from headway.training.families import FAMILIES, Fitted, ModelFamily, get_families
-from headway.training.preprocess import feature_types_of
+from headway.training.preprocess import feature_types_of, model_pipeline
 
 DATA = DataConfig(
     source=SourceConfig(path="x.csv"),
@@ -32,12 +33,18 @@ def _parts(task: str = "binary", rows: int = 1500):
     return split(frame, data=data, config=SplitConfig(), task=task, seed=0)
 
 
-def _config(*families: str, trials: int = 3, validation: str = "auto") -> TrainingConfig:
+def _config(
+    *families: str, trials: int = 3, validation: str = "auto", **extra: object
+) -> TrainingConfig:
+    # One worker (a thread of this process) unless a test asks for more: deterministic, and
+    # monkeypatched families are seen.
     return TrainingConfig.model_validate(
         {
             "model_families": list(families),
             "budget": {"trials": trials, "timeout_seconds": 60},
             "validation": validation,
+            "n_workers": 1,
+            **extra,
         }
     )
 
@@ -92,19 +99,25 @@ def test_failing_trials_are_skipped_and_all_failing_is_an_error(
     calls = {"n": 0}
     linear_fit = FAMILIES["linear"].fit
 
-    def flaky(task: str, params: dict, seed: int, arrays: families_module.Arrays) -> Fitted:
+    def flaky(
+        task: str, params: dict, seed: int, arrays: families_module.Arrays, n_jobs: int = 1
+    ) -> Fitted:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("out of memory in trial one")
-        return linear_fit(task, params, seed, arrays)
+        return linear_fit(task, params, seed, arrays, n_jobs)
 
     flaky_family = ModelFamily("linear", "onehot", FAMILIES["linear"].suggest, flaky)
     monkeypatch.setitem(FAMILIES, "linear", flaky_family)
+    records: list[TrialRecord] = []
     model = train(
         _parts(), target="churned", features=FEATURES, task="binary", metric="roc_auc",
-        config=_config("linear", trials=3), seed=0,
+        config=_config("linear", trials=3), seed=0, on_trial=records.append,
     )  # fmt: skip
-    assert model.n_trials == 3 and model.valid_score > 0.6
+    assert model.n_trials == 3 and model.valid_score > 0.6 and model.n_failed == 1
+    assert [r.state for r in records] == ["failed", "complete", "complete"]
+    assert records[0].value is None
+    assert records[0].error == "linear: RuntimeError: out of memory in trial one"
 
     def broken(*args: object) -> Fitted:
         raise ValueError("solver diverged")
@@ -145,7 +158,7 @@ def test_holdout_and_cross_validation(validation: str) -> None:
     )  # fmt: skip
     report, _ = evaluate(model, parts.test, target="churned", task="binary", metric="roc_auc")
     assert report.metrics["roc_auc"] > 0.6
-    fitted = model.estimator.estimator.estimator.named_steps["model"]
+    fitted = model_pipeline(model.estimator).named_steps["model"]
     n_fit = getattr(fitted, "n_features_in_", None)
     assert n_fit is not None
     if validation == "cv" and model.family == "lightgbm":
@@ -154,19 +167,136 @@ def test_holdout_and_cross_validation(validation: str) -> None:
 
 
 def test_auto_uses_cv_only_for_small_tables() -> None:
-    from headway.training.preprocess import infer_feature_types
     from headway.training.search import _Prepared
 
     parts = _parts(rows=1500)
-    types = infer_feature_types(parts.train, FEATURES)
+    config = _config("linear")
     small = _Prepared(
-        parts, types, "churned", config=_config("linear"), task="binary", seed=0, group_column=None
+        parts, FEATURES, "churned", config=config, task="binary", seed=0, group_column=None
     )
     assert small.cv and len(small.folds_xy) == 5
     # time-ordered folds: every validation fold comes after its training rows
     assert all(len(f[0]) < len(parts.train) + len(parts.valid) for f in small.folds_xy)
     config = _config("linear").model_copy(update={"cv_max_rows": 100})
     large = _Prepared(
-        parts, types, "churned", config=config, task="binary", seed=0, group_column=None
+        parts, FEATURES, "churned", config=config, task="binary", seed=0, group_column=None
     )
     assert not large.cv and len(large.folds_xy) == 1
+
+
+def _train(parts, config: TrainingConfig, **kwargs: object):  # type: ignore[no-untyped-def]
+    return train(
+        parts, target="churned", features=FEATURES, task="binary", metric="roc_auc",
+        config=config, seed=0, **kwargs,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_parallel_local_workers_keep_the_exact_budget_and_replay_bit_for_bit() -> None:
+    parts = _parts(rows=3000)
+    records: list[TrialRecord] = []
+    config = _config("lightgbm", "linear", trials=6, n_workers=2, validation="holdout")
+    model = _train(parts, config, on_trial=records.append)
+    assert model.executor == "local" and model.n_workers == 2
+    assert sorted(r.number for r in records) == list(range(6)) and model.n_trials == 6
+    workers = {r.worker for r in records}
+    assert len(workers) == 2 and not any(w.endswith(f":{os.getpid()}") for w in workers)
+    complete = [r for r in records if r.state == "complete"]
+    best = max(complete, key=lambda r: r.value)  # type: ignore[arg-type, return-value]
+    assert model.valid_score == pytest.approx(best.value, rel=1e-9)
+    # The recorded winner, fitted again, gives the same predictions (reproduce relies on it).
+    again = _train(parts, config, replay=model.search_params)
+    rows = parts.test[list(model.feature_columns)]
+    assert np.array_equal(model.estimator.predict_proba(rows), again.estimator.predict_proba(rows))
+    assert again.family == model.family and again.params == model.params
+
+
+def test_ray_executor_runs_the_same_study() -> None:
+    pytest.importorskip("ray")
+    records: list[TrialRecord] = []
+    config = _config("lightgbm", "linear", trials=4, executor="ray", n_workers=2)
+    model = _train(_parts(), config, on_trial=records.append)
+    assert model.executor == "ray" and model.n_workers == 2
+    assert sorted(r.number for r in records) == [0, 1, 2, 3]
+    assert all(r.worker and not r.worker.endswith(f":{os.getpid()}") for r in records)
+    assert model.valid_score > 0.6
+
+
+def test_remote_ray_needs_a_shared_storage_before_any_work() -> None:
+    pytest.importorskip("ray")
+    config = _config("linear", executor="ray", ray_address="ray://10.0.0.1:10001")
+    with pytest.raises(TrainingError, match=r"training\.optuna_storage"):
+        _train(_parts(), config)
+
+
+def test_class_weights_cost_threshold_and_calibration() -> None:
+    parts = _parts(rows=4000)
+    plain = _train(parts, _config("linear", trials=1, class_weight="none", calibration="none"))
+    weighted = _train(
+        parts, _config("linear", trials=1, class_weight="balanced", calibration="none")
+    )
+    assert weighted.params["class_weight"] == "balanced" and "class_weight" not in plain.params
+    rows = parts.test[list(plain.feature_columns)]
+    # balanced weights raise the predicted probability of the rare class
+    assert (
+        weighted.estimator.predict_proba(rows)[:, 1].mean()
+        > plain.estimator.predict_proba(rows)[:, 1].mean() + 0.05
+    )
+    costly_misses = _train(
+        parts,
+        _config(
+            "linear", trials=1, threshold="cost", costs={"false_positive": 1, "false_negative": 20}
+        ),
+    )
+    costly_alarms = _train(
+        parts,
+        _config(
+            "linear", trials=1, threshold="cost", costs={"false_positive": 20, "false_negative": 1}
+        ),
+    )
+    assert costly_misses.threshold < costly_alarms.threshold  # type: ignore[operator]
+    calibrated = _train(
+        parts, _config("linear", trials=1, calibration="isotonic", validation="holdout")
+    )
+    assert calibrated.calibration == "isotonic"
+    assert type(calibrated.estimator.estimator_.estimator).__name__ == "CalibratedClassifierCV"
+    report, _ = evaluate(calibrated, parts.test, target="churned", task="binary", metric="roc_auc")
+    assert report.metrics["roc_auc"] > 0.6
+    with pytest.raises(ValueError, match=r"training\.costs"):
+        _config("linear", threshold="cost")
+
+
+def test_min_cost_threshold_is_exact() -> None:
+    from headway.training.search import _min_cost_threshold
+
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.6, 0.7, 0.9])
+    # misses cost 10, alarms 1: cut below the first positive (one false alarm at 0.4)
+    assert _min_cost_threshold(y, p, 1, 10) == pytest.approx(0.35)
+    # alarms cost 10, misses 1: cut above 0.4 (one missed positive at 0.35)
+    assert _min_cost_threshold(y, p, 10, 1) == pytest.approx(0.6)
+
+
+def test_refit_fits_the_winner_on_train_and_validation() -> None:
+    parts = _parts(rows=3000)
+    config = _config("lightgbm", trials=2, validation="holdout", refit=True)
+    model = _train(parts, config)
+    fitted = model_pipeline(model.estimator).named_steps["model"]
+    assert fitted.n_estimators == model.params["n_estimators"]
+    assert model.calibration is None  # calibrating on rows the model saw would be biased
+    # the preprocessing saw every train + validation row
+    pre = model_pipeline(model.estimator).named_steps["preprocess"]
+    imputer = pre.named_transformers_["numeric"]
+    assert imputer.n_features_in_ > 0
+    assert pre.n_features_in_ == len(FEATURES)
+    report, _ = evaluate(model, parts.test, target="churned", task="binary", metric="roc_auc")
+    assert report.metrics["roc_auc"] > 0.6
+
+
+def test_pruning_stops_trials_behind_the_median() -> None:
+    records: list[TrialRecord] = []
+    config = _config("lightgbm", "linear", "extra_trees", trials=14, validation="cv")
+    model = _train(_parts(), config, on_trial=records.append)
+    pruned = [r for r in records if r.state == "pruned"]
+    assert pruned and model.n_pruned == len(pruned)
+    assert all(r.value is not None for r in pruned)
+    assert all(r.number >= 5 for r in pruned)  # five trials complete before any pruning

@@ -45,6 +45,7 @@ class RichObserver:
             transient=True,
         )
         self._task: TaskID | None = None
+        self._trials_done = 0
 
     def __enter__(self) -> RichObserver:
         self.progress.start()
@@ -60,6 +61,7 @@ class RichObserver:
 
     def stage_started(self, stage: str) -> None:
         self._task = self.progress.add_task(stage, total=None, note="")
+        self._trials_done = 0
 
     def stage_finished(self, stage: str, summary: str) -> None:
         if self._task is not None:
@@ -70,9 +72,15 @@ class RichObserver:
     def trial_finished(self, record: TrialRecord) -> None:
         if self._task is None:
             return
+        self._trials_done += 1
+        outcome = (
+            f"failed ({record.error})"
+            if record.value is None
+            else f"{record.value:.4f}" + (" (pruned)" if record.state == "pruned" else "")
+        )
         self.progress.update(
             self._task,
-            completed=record.number + 1,
+            completed=self._trials_done,
             total=record.n_trials,
-            note=f"trial {record.number} {record.family}: {record.value:.4f}",
+            note=f"trial {record.number} {record.family}: {outcome}"[:120],
         )

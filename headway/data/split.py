@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-from headway.project import DataConfig, SplitConfig
+from headway.project import NUMERIC_TASKS, DataConfig, SplitConfig
 
 __all__ = ["Split", "split"]
 
@@ -53,11 +53,11 @@ def split(
         return Split("time", train, valid, test)
     if data.group_column is not None:
         return _group_split(frame, data.group_column, n_test, n_valid, seed)
-    stratify = frame[data.target] if task != "regression" else None
+    stratify = frame[data.target] if task not in NUMERIC_TASKS else None
     rest, test = train_test_split(frame, test_size=n_test, random_state=seed, stratify=stratify)
-    stratify = rest[data.target] if task != "regression" else None
+    stratify = rest[data.target] if task not in NUMERIC_TASKS else None
     train, valid = train_test_split(rest, test_size=n_valid, random_state=seed, stratify=stratify)
-    return Split("random_stratified" if task != "regression" else "random", train, valid, test)
+    return Split("random_stratified" if task not in NUMERIC_TASKS else "random", train, valid, test)
 
 
 def _group_split(frame: pd.DataFrame, group: str, n_test: int, n_valid: int, seed: int) -> Split:

@@ -11,7 +11,7 @@ from scipy.stats import rankdata
 
 from headway.artifacts import CheckResult
 from headway.data.schema import DataSchema
-from headway.project import DataConfig
+from headway.project import NUMERIC_TASKS, DataConfig
 
 __all__ = ["fail", "passed", "table_checks"]
 
@@ -183,7 +183,7 @@ def _leakage(
     if task == "binary" and y.nunique() == 2:
         positive = sorted(y.unique(), key=str)[1]
         y_true = (y == positive).to_numpy()
-    elif task == "regression" and is_numeric_dtype(y):
+    elif task in NUMERIC_TASKS and is_numeric_dtype(y):
         y_true = y.to_numpy(dtype=float)
     else:
         return []

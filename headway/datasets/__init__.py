@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from headway.datasets._examples import EXAMPLES, Example, write_example
 from headway.datasets.churn import make_churn
+from headway.datasets.demand import make_demand
 
-__all__ = ["EXAMPLES", "Example", "make_churn", "write_example"]
+__all__ = ["EXAMPLES", "Example", "make_churn", "make_demand", "write_example"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from headway.datasets.churn import make_churn
+from headway.datasets.demand import make_demand
 from headway.exceptions import ConfigError
 
 __all__ = ["EXAMPLES", "Example", "write_example"]
@@ -33,7 +34,7 @@ class Example:
 _CHURN_YAML = """\
 # headway project file. Every key is documented in docs/configuration.md.
 name: {name}
-task: binary                     # binary | multiclass | regression
+task: binary                     # binary | multiclass | regression | forecast
 seed: 42
 
 data:
@@ -53,12 +54,53 @@ training:
   budget:
     trials: 20                   # Optuna trials; whichever limit comes first stops the search
     timeout_seconds: 45
-  model_families: [lightgbm, linear, random_forest, extra_trees]
+  # Families searched; default: every installed one.
+  # model_families: [lightgbm, xgboost, linear, random_forest, extra_trees]
 
 gates:
   min_metrics:
     roc_auc: 0.70                # a candidate below this never becomes champion
   min_improvement: 0.0           # how much it must beat the current champion by
+
+serving:
+  host: 127.0.0.1
+  port: 8080
+"""
+
+_DEMAND_YAML = """\
+# headway project file. Every key is documented in docs/configuration.md.
+name: {name}
+task: forecast                   # demand forecasting: one model for every series
+seed: 42
+
+data:
+  source:
+    path: {data_file}
+  target: units_sold             # what to forecast, per series and day
+  timestamp_column: date         # the period of each row
+  series_columns: [store_id, product_id]   # one series per store x product
+
+forecast:
+  horizon: 7                     # forecast 7 days ahead: no feature newer than 7 days
+  lags: [7, 14, 28]              # units sold 7, 14 and 28 days before
+  windows: [7, 28]               # rolling means ending 7 days before
+  frequency: D
+
+split:
+  valid_fraction: 0.2            # the weeks before the test weeks: tuning
+  test_fraction: 0.2             # the most recent weeks: evaluation and gates
+
+training:
+  metric: wape                   # total absolute error / total units sold
+  budget:
+    trials: 20
+    timeout_seconds: 60
+  # Families searched; default: every installed one.
+  # model_families: [lightgbm, xgboost, linear, random_forest, extra_trees]
+
+gates:
+  max_metrics:
+    wape: 0.45                   # a candidate worse than this never becomes champion
 
 serving:
   host: 127.0.0.1
@@ -72,6 +114,13 @@ EXAMPLES: dict[str, Example] = {
         data_file="data/customers.csv",
         generate=make_churn,
         config_template=_CHURN_YAML,
+    ),
+    "demand": Example(
+        name="demand",
+        description="Demand forecasting: daily units sold per store and product, 7 days ahead.",
+        data_file="data/sales.csv",
+        generate=make_demand,
+        config_template=_DEMAND_YAML,
     ),
 }
 

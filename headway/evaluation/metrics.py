@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from headway.artifacts import TrainedModel
-from headway.project import HIGHER_IS_BETTER
+from headway.project import HIGHER_IS_BETTER, NUMERIC_TASKS, TASK_METRICS
 
 __all__ = ["bootstrap_interval", "compute_metrics", "predict_scores", "score"]
 
@@ -20,7 +20,7 @@ _N_BOOTSTRAP = 200
 def predict_scores(model: TrainedModel | Any, frame: pd.DataFrame, task: str) -> np.ndarray:
     """Probabilities (classification, shape n x k) or values (regression) of a fitted model."""
     estimator = model.estimator if isinstance(model, TrainedModel) else model
-    if task == "regression":
+    if task in NUMERIC_TASKS:
         return np.asarray(estimator.predict(frame), dtype=float)
     return np.asarray(estimator.predict_proba(frame), dtype=float)
 
@@ -57,6 +57,30 @@ def _roc_auc(y: np.ndarray, s: np.ndarray, c: np.ndarray | None, t: float | None
     return skm.roc_auc_score(y, s, multi_class="ovr", labels=c)
 
 
+def _mape(y: np.ndarray, s: np.ndarray) -> float:
+    """Mean absolute percentage error over the rows whose actual value is not zero."""
+    y, s = np.asarray(y, dtype=float), np.asarray(s, dtype=float)
+    nonzero = y != 0
+    if not nonzero.any():
+        return float("nan")
+    return float(np.mean(np.abs(y[nonzero] - s[nonzero]) / np.abs(y[nonzero])))
+
+
+def _smape(y: np.ndarray, s: np.ndarray) -> float:
+    """Symmetric MAPE in [0, 2]; rows where actual and forecast are both zero count as 0."""
+    y, s = np.asarray(y, dtype=float), np.asarray(s, dtype=float)
+    denominator = np.abs(y) + np.abs(s)
+    ratio = np.divide(2 * np.abs(y - s), denominator, out=np.zeros_like(y), where=denominator > 0)
+    return float(np.mean(ratio))
+
+
+def _wape(y: np.ndarray, s: np.ndarray) -> float:
+    """Weighted absolute percentage error: total absolute error over total actual volume."""
+    y, s = np.asarray(y, dtype=float), np.asarray(s, dtype=float)
+    volume = np.abs(y).sum()
+    return float(np.abs(y - s).sum() / volume) if volume > 0 else float("nan")
+
+
 _METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray | None, float | None], float]] = {
     "roc_auc": _roc_auc,
     "average_precision": lambda y, s, c, t: skm.average_precision_score(_binary_pos(y, c), s[:, 1]),
@@ -75,14 +99,13 @@ _METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray | None, float |
     "rmse": lambda y, s, c, t: float(np.sqrt(skm.mean_squared_error(y, s))),
     "mae": lambda y, s, c, t: skm.mean_absolute_error(y, s),
     "r2": lambda y, s, c, t: skm.r2_score(y, s),
+    "mape": lambda y, s, c, t: _mape(y, s),
+    "smape": lambda y, s, c, t: _smape(y, s),
+    "wape": lambda y, s, c, t: _wape(y, s),
 }
 assert set(_METRICS) == set(HIGHER_IS_BETTER)
 
-_TASK_METRICS = {
-    "binary": ("roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1"),
-    "multiclass": ("accuracy", "f1_macro", "log_loss", "roc_auc"),
-    "regression": ("rmse", "mae", "r2"),
-}
+_TASK_METRICS = TASK_METRICS
 
 
 def compute_metrics(

@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _pkg_version
 from typing import Any
 
@@ -53,14 +54,53 @@ SKOPS_TRUSTED_TYPES = [
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.sklearn.LGBMRegressor",
     "sklearn.tree._tree.Tree",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+    "xgboost.sklearn.XGBRegressor",
+    # Models that need headway to load: XGBoost classifiers of labels other than 0..k-1,
+    # and forecasting models (their first step builds lag and calendar features).
+    "headway.training.estimators.XGBLabelClassifier",
+    "headway.training.forecast.ForecastFeatures",
 ]
+# Module -> the distributions that may provide it (the first installed one is pinned).
+_DISTRIBUTIONS = {"xgboost": ("xgboost", "xgboost-cpu"), "headway": ("headway",)}
 
 
-def _requirements() -> list[str]:
-    # Explicit requirements: MLflow's inference re-imports the model in a subprocess
-    # (seconds per registration) and would pin headway itself, which the model does not need.
+def _pinned(candidates: tuple[str, ...]) -> str:
+    for distribution in candidates:
+        try:
+            return f"{distribution}=={_pkg_version(distribution)}"
+        except PackageNotFoundError:
+            continue
+    return candidates[0]
+
+
+def _requirements(estimator: Any) -> list[str]:
+    """Explicit pip requirements of a model: the core stack, plus XGBoost or headway when
+    the model contains their classes. (MLflow's own inference re-imports the model in a
+    subprocess, seconds per registration, and would pin headway whether needed or not.)"""
     names = ["mlflow", "scikit-learn", "lightgbm", "skops", "pandas", "numpy", "scipy"]
-    return [f"{name}=={_pkg_version(name)}" for name in names]
+    used = {name.split(".")[0] for name in _class_names(estimator)}
+    extra = [_pinned(d) for module, d in _DISTRIBUTIONS.items() if module in used]
+    return [_pinned((name,)) for name in names] + extra
+
+
+def _class_names(obj: Any, seen: set[int] | None = None) -> set[str]:
+    """Qualified class names of ``obj`` and the estimators inside it (steps, wrappers)."""
+    seen = seen if seen is not None else set()
+    if id(obj) in seen or obj is None or isinstance(obj, str | int | float | bool):
+        return set()
+    seen.add(id(obj))
+    names = {f"{type(obj).__module__}.{type(obj).__qualname__}"}
+    children: list[Any] = []
+    if isinstance(obj, list | tuple):
+        children = list(obj)
+    elif hasattr(obj, "get_params"):
+        children = [v for k, v in vars(obj).items() if not k.startswith("__")]
+    for child in children:
+        if isinstance(child, list | tuple) or hasattr(child, "get_params"):
+            names |= _class_names(child, seen)
+    return names
 
 
 @contextlib.contextmanager
@@ -183,7 +223,7 @@ class ModelRegistry:
                 name="model",
                 signature=signature,
                 input_example=input_example,
-                pip_requirements=_requirements(),
+                pip_requirements=_requirements(estimator),
                 skops_trusted_types=SKOPS_TRUSTED_TYPES,
             )
             try:

@@ -14,7 +14,7 @@ from mlflow.exceptions import MlflowException
 
 from headway.data.schema import DataSchema, load_schema
 from headway.data.validate import UNKNOWN_CATEGORY
-from headway.exceptions import InvalidRequestError, ServingError
+from headway.exceptions import DataError, InvalidRequestError, ServingError
 from headway.registry import ModelRegistry
 from headway.training.preprocess import FeatureTypes, coerce_features, feature_types_of
 
@@ -137,7 +137,10 @@ class ServedModel:
         schema warnings of the request (if any)."""
         features = self.prepare(frame)
         features, warnings = self.enforce_schema(features)
-        result = self._predict(features)
+        try:
+            result = self._predict(features)
+        except DataError as exc:  # the request's values (e.g. a forecast date that is not one)
+            raise InvalidRequestError(str(exc)) from exc
         if warnings:
             result["warnings"] = warnings
         return result

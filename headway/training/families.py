@@ -1,8 +1,14 @@
 """Model families of the search: each a search space (define-by-run) and a fit with early stopping.
 
 A family names the preprocessing it wants: ``ordinal`` (trees: categories as codes) or
-``onehot`` (linear models: one column per category, scaled numbers). Every family builds only
-scikit-learn-compatible estimators, so that the registered model loads without headway.
+``onehot`` (linear models: one column per category, scaled numbers). Every family builds
+scikit-learn-compatible estimators that load without headway, except XGBoost classifiers of
+labels other than 0..k-1 (:class:`headway.training.estimators.XGBLabelClassifier` encodes
+them).
+
+A fit takes the trial's parameters, the seed, the arrays and how many threads it may use.
+``class_weight: balanced`` among the parameters weights rows inversely to their class's
+frequency (the search tries it on imbalanced classification tasks).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.utils.class_weight import compute_sample_weight
 
 from headway.exceptions import TrainingError
 
@@ -52,6 +59,12 @@ class Arrays:
     y_valid: np.ndarray | None
     categorical: list[int]
 
+    def sample_weight(self, params: dict[str, Any]) -> np.ndarray | None:
+        """Row weights of ``x_train`` when the parameters ask for balanced classes."""
+        if params.get("class_weight") != "balanced":
+            return None
+        return np.asarray(compute_sample_weight("balanced", self.y_train), dtype=float)
+
 
 @dataclass(frozen=True)
 class ModelFamily:
@@ -60,7 +73,7 @@ class ModelFamily:
     name: str
     encoding: Encoding
     suggest: Callable[[optuna.Trial], dict[str, Any]]
-    fit: Callable[[str, dict[str, Any], int, Arrays], Fitted]
+    fit: Callable[[str, dict[str, Any], int, Arrays, int], Fitted]
     requires: str | None = None
     extra: str | None = None
 
@@ -78,27 +91,39 @@ def _lightgbm_space(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
-def _lightgbm_fit(task: str, params: dict[str, Any], seed: int, a: Arrays) -> Fitted:
+def _model_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The trial's parameters that go to the estimator (not the search's own)."""
+    return {k: v for k, v in params.items() if k not in ("n_estimators", "class_weight")}
+
+
+def _lightgbm_fit(
+    task: str, params: dict[str, Any], seed: int, a: Arrays, n_jobs: int = -1
+) -> Fitted:
     kwargs: dict[str, Any] = dict(
         n_estimators=_MAX_TREES,
         subsample_freq=1,
         random_state=seed,
         deterministic=True,
         force_col_wise=True,
+        n_jobs=n_jobs,
         verbose=-1,
-        **{k: v for k, v in params.items() if k != "n_estimators"},
+        **_model_params(params),
     )
-    if a.x_valid is None:  # refit with the rounds cross-validation chose
+    weight = a.sample_weight(params)
+    if a.x_valid is None:  # refit with the rounds the search chose
         kwargs["n_estimators"] = int(params.get("n_estimators", 100))
         model = (
             lgb.LGBMRegressor(**kwargs) if task == "regression" else lgb.LGBMClassifier(**kwargs)
         )
-        model.fit(a.x_train, a.y_train, categorical_feature=a.categorical or "auto")
+        model.fit(
+            a.x_train, a.y_train, sample_weight=weight, categorical_feature=a.categorical or "auto"
+        )
         return Fitted(model, kwargs["n_estimators"])
     model = lgb.LGBMRegressor(**kwargs) if task == "regression" else lgb.LGBMClassifier(**kwargs)
     model.fit(
         a.x_train,
         a.y_train,
+        sample_weight=weight,
         eval_X=a.x_valid,
         eval_y=a.y_valid,
         categorical_feature=a.categorical or "auto",
@@ -108,17 +133,90 @@ def _lightgbm_fit(task: str, params: dict[str, Any], seed: int, a: Arrays) -> Fi
     return Fitted(model, int(model.best_iteration_ or _MAX_TREES))
 
 
+def _xgboost_space(trial: optuna.Trial) -> dict[str, Any]:
+    p = "xgboost."
+    return {
+        "learning_rate": trial.suggest_float(p + "learning_rate", 0.02, 0.3, log=True),
+        "max_depth": trial.suggest_int(p + "max_depth", 3, 10),
+        "min_child_weight": trial.suggest_float(p + "min_child_weight", 0.5, 50.0, log=True),
+        "subsample": trial.suggest_float(p + "subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float(p + "colsample_bytree", 0.4, 1.0),
+        "reg_lambda": trial.suggest_float(p + "reg_lambda", 1e-3, 10.0, log=True),
+        "reg_alpha": trial.suggest_float(p + "reg_alpha", 1e-3, 10.0, log=True),
+    }
+
+
+def _xgboost_fit(
+    task: str, params: dict[str, Any], seed: int, a: Arrays, n_jobs: int = -1
+) -> Fitted:
+    import xgboost as xgb
+
+    from headway.training.estimators import XGBLabelClassifier
+
+    kwargs: dict[str, Any] = dict(
+        n_estimators=_MAX_TREES,
+        tree_method="hist",
+        random_state=seed,
+        n_jobs=n_jobs,
+        verbosity=0,
+        **_model_params(params),
+    )
+    cls: type
+    if task == "regression":
+        cls = xgb.XGBRegressor
+    elif _encoded_labels(a.y_train):
+        cls = xgb.XGBClassifier  # loads with plain MLflow + XGBoost
+    else:
+        cls = XGBLabelClassifier
+    weight = a.sample_weight(params)
+    if a.x_valid is None:
+        kwargs["n_estimators"] = int(params.get("n_estimators", 100))
+        model = cls(**kwargs).fit(a.x_train, a.y_train, sample_weight=weight)
+        return Fitted(model, kwargs["n_estimators"])
+    model = cls(early_stopping_rounds=_EARLY_STOPPING, **kwargs)
+    model.fit(
+        a.x_train,
+        a.y_train,
+        sample_weight=weight,
+        eval_set=[(a.x_valid, a.y_valid)],
+        verbose=False,
+    )
+    best = int(model.best_iteration) + 1
+    # Keep only the rounds early stopping chose: a plain model, without eval_set settings.
+    kwargs["n_estimators"] = best
+    return Fitted(_truncate_xgboost(model, cls, kwargs), best)
+
+
+def _encoded_labels(y: np.ndarray) -> bool:
+    """Whether class labels already are the integers 0..k-1 that XGBoost wants."""
+    if not np.issubdtype(np.asarray(y).dtype, np.integer):
+        return False
+    labels = np.unique(y)
+    return bool(np.array_equal(labels, np.arange(len(labels))))
+
+
+def _truncate_xgboost(model: Any, cls: type, kwargs: dict[str, Any]) -> Any:
+    trimmed = cls(**kwargs)
+    trimmed._Booster = model.get_booster()[: kwargs["n_estimators"]]
+    for attr in ("n_classes_", "labels_"):  # the rest derive from the booster
+        if hasattr(model, attr):
+            setattr(trimmed, attr, getattr(model, attr))
+    return trimmed
+
+
 def _linear_space(trial: optuna.Trial) -> dict[str, Any]:
     return {"C": trial.suggest_float("linear.C", 1e-3, 1e2, log=True)}
 
 
-def _linear_fit(task: str, params: dict[str, Any], seed: int, a: Arrays) -> Fitted:
+def _linear_fit(
+    task: str, params: dict[str, Any], seed: int, a: Arrays, n_jobs: int = -1
+) -> Fitted:
     model: Any
     if task == "regression":
         model = Ridge(alpha=1.0 / params["C"], random_state=seed)
     else:
         model = LogisticRegression(C=params["C"], max_iter=2000, random_state=seed)
-    return Fitted(model.fit(a.x_train, a.y_train), 0)
+    return Fitted(model.fit(a.x_train, a.y_train, sample_weight=a.sample_weight(params)), 0)
 
 
 def _forest_space(prefix: str) -> Callable[[optuna.Trial], dict[str, Any]]:
@@ -134,16 +232,20 @@ def _forest_space(prefix: str) -> Callable[[optuna.Trial], dict[str, Any]]:
 
 
 def _forest_fit(classifier: type, regressor: type) -> Callable[..., Fitted]:
-    def fit(task: str, params: dict[str, Any], seed: int, a: Arrays) -> Fitted:
+    def fit(task: str, params: dict[str, Any], seed: int, a: Arrays, n_jobs: int = -1) -> Fitted:
         cls = regressor if task == "regression" else classifier
-        model = cls(**params, n_jobs=-1, random_state=seed)
-        return Fitted(model.fit(a.x_train, a.y_train), 0)
+        kwargs = {k: v for k, v in params.items() if k != "class_weight"}
+        model = cls(**kwargs, n_jobs=n_jobs, random_state=seed)
+        return Fitted(model.fit(a.x_train, a.y_train, sample_weight=a.sample_weight(params)), 0)
 
     return fit
 
 
 FAMILIES: dict[str, ModelFamily] = {
     "lightgbm": ModelFamily("lightgbm", "ordinal", _lightgbm_space, _lightgbm_fit),
+    "xgboost": ModelFamily(
+        "xgboost", "ordinal", _xgboost_space, _xgboost_fit, requires="xgboost", extra="xgboost"
+    ),
     "linear": ModelFamily("linear", "onehot", _linear_space, _linear_fit),
     "random_forest": ModelFamily(
         "random_forest",

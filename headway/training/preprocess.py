@@ -26,6 +26,7 @@ __all__ = [
     "feature_frame",
     "feature_types_of",
     "infer_feature_types",
+    "model_pipeline",
 ]
 
 
@@ -111,24 +112,47 @@ def build_preprocessor(
     )
 
 
+def model_pipeline(estimator: object) -> Pipeline:
+    """The pipeline (``forecast``, ``preprocess``, ``model`` steps) inside a headway model,
+    unwrapped from its threshold classifier and calibrator.
+
+    Raises:
+        ValueError: ``estimator`` holds no pipeline.
+    """
+    inner: Any = estimator
+    # FixedThresholdClassifier -> FrozenEstimator -> CalibratedClassifierCV -> FrozenEstimator.
+    # vars(), not getattr(): FrozenEstimator forwards unknown attributes to what it wraps.
+    while inner is not None and not isinstance(inner, Pipeline):
+        own = vars(inner) if hasattr(inner, "__dict__") else {}
+        inner = own.get("estimator_") or own.get("estimator")
+    if inner is None:
+        raise ValueError(f"{type(estimator).__name__} is not a headway model pipeline")
+    return inner
+
+
 def feature_types_of(estimator: object) -> FeatureTypes:
     """Recover the feature types from a fitted headway estimator (as loaded from MLflow).
 
     Works on the pipeline built by :func:`headway.training.train`, bare or wrapped in a
-    threshold classifier; raises ``ValueError`` for any other object.
+    threshold classifier or a calibrator; raises ``ValueError`` for any other object.
     """
-    inner = estimator
-    for attr in ("estimator_", "estimator"):  # FixedThresholdClassifier -> FrozenEstimator
-        while hasattr(inner, attr) and not hasattr(inner, "named_steps"):
-            inner = getattr(inner, attr)
-    steps = getattr(inner, "named_steps", None)
-    pre = steps.get("preprocess") if steps is not None else None
+    steps = model_pipeline(estimator).named_steps
+    pre = steps.get("preprocess")
     if pre is None or not hasattr(pre, "transformers_"):
         raise ValueError(f"{type(estimator).__name__} is not a headway model pipeline")
     columns = {name: tuple(cols) for name, _, cols in pre.transformers_ if name != "remainder"}
-    return FeatureTypes(
-        numeric=columns.get("numeric", ()), categorical=columns.get("categorical", ())
-    )
+    numeric, categorical = columns.get("numeric", ()), columns.get("categorical", ())
+    front = steps.get("forecast")
+    if front is not None:
+        # A forecasting model takes the raw columns and the timestamp (parsed from text);
+        # the lag, rolling and calendar columns are its own.
+        derived = set(front.get_feature_names_out([]))
+        numeric = tuple(c for c in numeric if c not in derived)
+        categorical = (
+            *(c for c in categorical if c not in derived),
+            front.timestamp_column,
+        )
+    return FeatureTypes(numeric=numeric, categorical=categorical)
 
 
 def feature_frame(frame: pd.DataFrame, model: TrainedModel) -> pd.DataFrame:

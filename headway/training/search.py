@@ -1,18 +1,41 @@
-"""Search over model families and their hyper-parameters with Optuna, inside a budget."""
+"""Search over model families and their hyper-parameters with Optuna, inside a budget.
+
+One Optuna study per run. Trials run on an executor (:mod:`headway.training.executors`):
+worker processes on this machine by default, or Ray tasks. The study lives in an Optuna
+storage that the workers share; this process watches it (to log every trial as it finishes)
+and, once the budget is spent, fits the winning trial's parameters again itself. A worker
+therefore never sends a model back, and the same winning parameters give the same model in
+``headway reproduce``.
+
+Per trial: a family (``trial.suggest_categorical("family", ...)``), that family's parameters
+(define-by-run), class weights where classes are imbalanced, then a fit per fold. Under
+cross-validation a trial reports its score after each fold and the median pruner stops
+trials that fall behind; boosting families stop early on the validation rows.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
+import os
+import platform
+import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import f1_score
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, log_loss
 from sklearn.model_selection import (
     FixedThresholdClassifier,
     GroupKFold,
@@ -27,30 +50,67 @@ from headway.data.split import Split
 from headway.evaluation.metrics import score
 from headway.exceptions import TrainingError
 from headway.project import HIGHER_IS_BETTER, TrainingConfig
-from headway.training.families import Arrays, Fitted, get_families
+from headway.training.executors import (
+    BaseExecutor,
+    WorkerJob,
+    available_cpus,
+    make_executor,
+    open_storage,
+)
+from headway.training.families import FAMILIES, Arrays, Fitted, ModelFamily, get_families
 from headway.training.preprocess import (
-    FeatureTypes,
     build_preprocessor,
     coerce_features,
     infer_feature_types,
 )
 
-__all__ = ["TrialRecord", "train"]
+__all__ = ["TrialRecord", "resolve_families", "train"]
 
 logger = logging.getLogger(__name__)
+
+# A minority class below this share makes the search try balanced class weights.
+IMBALANCE_SHARE = 0.2
+# Calibration is kept only when it lowers the cross-validated log loss by this much.
+CALIBRATION_GAIN = 0.005
+_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One finished trial, handed to ``on_trial`` (e.g. to log it to MLflow)."""
+    """One finished trial, handed to ``on_trial`` (e.g. to log it to MLflow).
+
+    ``state`` is ``complete``, ``pruned`` (stopped early: behind the median after a fold)
+    or ``failed`` (the fit raised; ``error`` says how). ``value`` is the validation score,
+    the last reported one for a pruned trial, ``None`` for a failed one.
+    """
 
     number: int
     family: str
     params: dict[str, Any]
-    value: float
+    value: float | None
     best_iteration: int
     duration_seconds: float
     n_trials: int
+    state: Literal["complete", "pruned", "failed"] = "complete"
+    error: str | None = None
+    worker: str | None = None
+
+
+def resolve_families(config: TrainingConfig) -> list[ModelFamily]:
+    """The families to search: those named, or every installed one when none are named.
+
+    Raises:
+        TrainingError: a named family is unknown or not installed.
+    """
+    if config.model_families is not None:
+        return get_families(list(config.model_families))
+    installed = []
+    for family in FAMILIES.values():
+        try:
+            installed.extend(get_families([family.name]))
+        except TrainingError:
+            logger.info("model family %s is not installed; searching without it", family.name)
+    return installed
 
 
 def _best_f1_threshold(y_pos: np.ndarray, proba: np.ndarray) -> float:
@@ -60,51 +120,72 @@ def _best_f1_threshold(y_pos: np.ndarray, proba: np.ndarray) -> float:
     return float(candidates[int(np.argmax(f1s))])
 
 
+def _min_cost_threshold(
+    y_pos: np.ndarray, proba: np.ndarray, false_positive: float, false_negative: float
+) -> float:
+    """The cut-off with the lowest total cost of errors on the validation rows."""
+    candidates = np.unique(np.concatenate([proba, [1.01]]))  # every distinct cut
+    order = np.argsort(proba)
+    p, y = proba[order], y_pos[order]
+    # Rows below the cut-off are predicted negative: missed positives below, false alarms above.
+    below = np.searchsorted(p, candidates, side="left")
+    positives_below = np.concatenate([[0], np.cumsum(y)])[below]
+    negatives_above = (len(y) - below) - (y.sum() - positives_below)
+    cost = false_negative * positives_below + false_positive * negatives_above
+    return float(min(candidates[int(np.argmin(cost))], 1.0))
+
+
 class _Prepared:
     """The folds trials are scored on, with preprocessing fitted once per fold and encoding.
 
     Holdout: one fold, train -> valid. Cross-validation: k folds over train + valid
     (time-ordered when the split is by time, by entity when groups are given, stratified for
     classification), and a final refit on all of it.
+
+    ``front`` is a fitted transformer applied to the raw rows before everything else (the
+    forecasting task's lag and calendar features); it becomes the model's first step.
     """
 
     def __init__(
         self,
         data: Split,
-        types: FeatureTypes,
+        features: list[str],
         target: str,
         *,
         config: TrainingConfig,
         task: str,
         seed: int,
         group_column: str | None,
+        front: Any | None = None,
     ) -> None:
-        self.types = types
-        rows = len(data.train) + len(data.valid)
+        self.front = front
+        self.raw_types = infer_feature_types(data.train, features)
+        train, valid = self._front(data.train), self._front(data.valid)
+        if front is None:
+            self.types = self.raw_types
+        else:  # the raw columns front keeps, and the ones it derives
+            derived = [c for c in train.columns if c not in features]
+            self.types = infer_feature_types(train, [c for c in features if c in train] + derived)
+        rows = len(train) + len(valid)
         mode = config.validation
         self.cv = mode == "cv" or (mode == "auto" and rows <= config.cv_max_rows)
+        self.refit_all = self.cv or config.refit
         self._cache: dict[tuple[str, int], tuple[Any, Arrays]] = {}
+        combined = pd.concat([train, valid])
+        x_all = coerce_features(combined, self.types).reset_index(drop=True)
+        y_all = np.concatenate([data.train[target].to_numpy(), data.valid[target].to_numpy()])
+        self.full = (x_all, y_all)
         if not self.cv:
-            self.folds_xy = [
-                (
-                    coerce_features(data.train, types),
-                    data.train[target].to_numpy(),
-                    coerce_features(data.valid, types),
-                    data.valid[target].to_numpy(),
-                )
-            ]
-            self.full = None
+            n = len(train)
+            self.folds_xy = [(x_all.iloc[:n], y_all[:n], x_all.iloc[n:], y_all[n:])]
         else:
-            combined = pd.concat([data.train, data.valid])
-            x_all = coerce_features(combined, types).reset_index(drop=True)
-            y_all = combined[target].to_numpy()
             splitter: Any
             groups = None
             if data.strategy == "time":
                 splitter = TimeSeriesSplit(n_splits=config.cv_folds)
             elif group_column is not None:
                 splitter = GroupKFold(n_splits=config.cv_folds)
-                groups = combined[group_column].astype(str).to_numpy()
+                groups = pd.concat([data.train, data.valid])[group_column].astype(str).to_numpy()
             elif task == "regression":
                 splitter = KFold(n_splits=config.cv_folds, shuffle=True, random_state=seed)
             else:
@@ -115,8 +196,10 @@ class _Prepared:
                 (x_all.iloc[tr], y_all[tr], x_all.iloc[va], y_all[va])
                 for tr, va in splitter.split(x_all, y_all, groups)
             ]
-            self.full = (x_all, y_all)
         self.y_scored = np.concatenate([fold[3] for fold in self.folds_xy])
+
+    def _front(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.front.transform(frame) if self.front is not None else frame
 
     def _fit(
         self,
@@ -140,13 +223,250 @@ class _Prepared:
         return out
 
     def refit(self, encoding: str) -> tuple[Any, Arrays]:
-        """Preprocessing and arrays over every row (cross-validation's final fit)."""
-        assert self.full is not None
+        """Preprocessing and arrays over every train + validation row."""
         return self._fit(encoding, self.full[0], self.full[1], None, None)
 
+    def without_cache(self) -> _Prepared:
+        """A copy without fitted preprocessors, cheaper to send to a worker."""
+        copy = object.__new__(_Prepared)
+        copy.__dict__.update(self.__dict__)
+        copy._cache = {}
+        return copy
+
     @property
-    def x_any(self) -> pd.DataFrame:
+    def x_valid(self) -> pd.DataFrame:
+        """The validation rows of the holdout (after ``front``)."""
         return self.folds_xy[0][2]
+
+    @property
+    def y_valid(self) -> np.ndarray:
+        return self.folds_xy[0][3]
+
+
+def _suggest(
+    trial: optuna.Trial | optuna.trial.FixedTrial,
+    families: Sequence[str],
+    class_weights: Sequence[str],
+) -> tuple[str, dict[str, Any]]:
+    """The family and parameters of a trial; the same calls replay a recorded trial."""
+    name = families[0] if len(families) == 1 else trial.suggest_categorical("family", families)
+    params = FAMILIES[name].suggest(trial)  # type: ignore[arg-type]
+    weight = (
+        class_weights[0]
+        if len(class_weights) == 1
+        else trial.suggest_categorical("class_weight", list(class_weights))
+    )
+    if weight == "balanced":
+        params["class_weight"] = "balanced"
+    return name, params
+
+
+@dataclass
+class _Scored:
+    value: float
+    scores: np.ndarray
+    fitted: Fitted
+
+
+def _score_folds(
+    prepared: _Prepared,
+    family: ModelFamily,
+    params: dict[str, Any],
+    *,
+    task: str,
+    metric: str,
+    seed: int,
+    n_jobs: int,
+    trial: optuna.Trial | None = None,
+) -> _Scored:
+    """Fit on each fold and score its validation rows; report per fold for pruning."""
+    values, fold_scores, iterations = [], [], []
+    folds = prepared.folds(family.encoding)
+    fitted = None
+    for step, (_, arrays) in enumerate(folds):
+        fitted = family.fit(task, params, seed, arrays, n_jobs)
+        model = fitted.model
+        assert arrays.x_valid is not None and arrays.y_valid is not None
+        if task == "regression":
+            scores, classes = model.predict(arrays.x_valid), None
+        else:
+            scores, classes = model.predict_proba(arrays.x_valid), model.classes_
+        values.append(score(metric, arrays.y_valid, scores, classes=classes, threshold=None))
+        fold_scores.append(scores)
+        iterations.append(fitted.best_iteration)
+        if trial is not None and len(folds) > 1 and step < len(folds) - 1:
+            trial.report(float(np.mean(values)), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"behind the median after fold {step + 1}")
+    assert fitted is not None
+    value = float(np.mean(values))
+    return _Scored(
+        value,
+        np.concatenate(fold_scores),
+        Fitted(fitted.model, round(float(np.mean(iterations)))),
+    )
+
+
+@dataclass
+class _Objective:
+    """One trial: suggest, fit each fold, score. Picklable: it travels to the workers."""
+
+    prepared: _Prepared
+    families: tuple[str, ...]
+    class_weights: tuple[str, ...]
+    task: str
+    metric: str
+    seed: int
+    n_trials: int
+    threads: int
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        if trial.number >= self.n_trials:  # other workers used the budget up
+            trial.set_user_attr("over_budget", True)
+            trial.study.stop()
+            raise optuna.TrialPruned("trial budget reached")
+        started = time.perf_counter()
+        name, params = _suggest(trial, self.families, self.class_weights)
+        trial.set_user_attr("family", name)
+        trial.set_user_attr("worker", f"{platform.node()}:{os.getpid()}")
+        try:
+            result = _score_folds(
+                self.prepared,
+                FAMILIES[name],
+                params,
+                task=self.task,
+                metric=self.metric,
+                seed=self.seed,
+                n_jobs=self.threads,
+                trial=trial,
+            )
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # recorded as failed; the search goes on
+            trial.set_user_attr("error", f"{name}: {type(exc).__name__}: {exc}"[:2000])
+            raise
+        finally:
+            trial.set_user_attr("duration_seconds", time.perf_counter() - started)
+        if not math.isfinite(result.value):
+            trial.set_user_attr("error", f"{name}: metric {self.metric} is not finite")
+            raise TrainingError(f"metric {self.metric} is not finite")
+        trial.set_user_attr("best_iteration", result.fitted.best_iteration)
+        return result.value
+
+
+def _class_weight_choices(config: TrainingConfig, task: str, y: np.ndarray) -> tuple[str, ...]:
+    if task not in ("binary", "multiclass") or config.class_weight == "none":
+        return ("none",)
+    if config.class_weight == "balanced":
+        return ("balanced",)
+    _, counts = np.unique(y, return_counts=True)
+    return ("none", "balanced") if counts.min() / counts.sum() < IMBALANCE_SHARE else ("none",)
+
+
+def _n_workers(config: TrainingConfig) -> int:
+    if config.n_workers == "auto":
+        return max(1, min(available_cpus(), config.budget.trials))
+    return int(config.n_workers)
+
+
+def _record(trial: FrozenTrial, n_trials: int) -> TrialRecord:
+    state: Literal["complete", "pruned", "failed"] = (
+        "complete"
+        if trial.state == TrialState.COMPLETE
+        else "pruned"
+        if trial.state == TrialState.PRUNED
+        else "failed"
+    )
+    value = trial.value
+    if state == "pruned" and trial.intermediate_values:
+        value = trial.intermediate_values[max(trial.intermediate_values)]
+    params = {key.split(".", 1)[-1]: v for key, v in trial.params.items() if key != "family"}
+    return TrialRecord(
+        number=trial.number,
+        family=str(trial.user_attrs.get("family", "?")),
+        params=params,
+        value=None if state == "failed" else value,
+        best_iteration=int(trial.user_attrs.get("best_iteration", 0)),
+        duration_seconds=float(trial.user_attrs.get("duration_seconds", 0.0)),
+        n_trials=n_trials,
+        state=state,
+        error=trial.user_attrs.get("error")
+        or (None if state != "failed" else trial.system_attrs.get("fail_reason")),
+        worker=trial.user_attrs.get("worker"),
+    )
+
+
+@dataclass
+class _SearchResult:
+    winner: FrozenTrial | None
+    trials: list[FrozenTrial] = field(default_factory=list)
+    executor: str = "local"
+    n_workers: int = 1
+
+
+def _run_search(
+    objective: _Objective,
+    *,
+    config: TrainingConfig,
+    direction: Literal["maximize", "minimize"],
+    seed: int,
+    executor: BaseExecutor | None,
+    on_trial: Callable[[TrialRecord], None] | None,
+) -> _SearchResult:
+    budget = config.budget
+    executor = executor or make_executor(
+        config.executor, _n_workers(config), ray_address=config.ray_address
+    )
+    if config.optuna_storage is None and not executor.shares_local_files:
+        raise TrainingError(
+            "training.executor 'ray' on a remote cluster needs a storage every worker can "
+            "reach: set training.optuna_storage to a database URL "
+            "(e.g. postgresql://user:pass@host/optuna)"
+        )
+    objective.threads = executor.threads_per_worker
+    with tempfile.TemporaryDirectory(prefix="headway-search-") as tmp:
+        url = config.optuna_storage or f"journal:{Path(tmp) / 'optuna.journal'}"
+        storage = open_storage(url)
+        study = optuna.create_study(
+            study_name=f"headway-{uuid.uuid4().hex[:12]}",
+            storage=storage,
+            direction=direction,
+        )
+        job = WorkerJob(
+            study_name=study.study_name,
+            storage=url,
+            objective=objective,
+            seed=seed,
+            deadline=time.time() + budget.timeout_seconds,
+            threads=objective.threads,
+            n_trials=budget.trials,
+        )
+        running = executor.submit(job)
+        seen: set[int] = set()
+        finished_states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        while True:
+            done = running.done()
+            for trial in study.get_trials(deepcopy=False, states=finished_states):
+                if trial.number in seen or trial.user_attrs.get("over_budget"):
+                    continue
+                seen.add(trial.number)
+                if on_trial is not None:
+                    on_trial(_record(trial, budget.trials))
+            if done:
+                break
+            time.sleep(_POLL_SECONDS)
+        running.wait()
+        trials = [
+            t
+            for t in study.get_trials(deepcopy=True, states=finished_states)
+            if not t.user_attrs.get("over_budget")
+        ]
+        if config.optuna_storage is not None:
+            logger.info("study %s kept in %s", study.study_name, config.optuna_storage)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    sign = -1.0 if direction == "maximize" else 1.0
+    winner = min(complete, key=lambda t: (sign * float(t.value), t.number)) if complete else None  # type: ignore[arg-type]
+    return _SearchResult(winner, trials, executor.name, executor.n_workers)
 
 
 def train(
@@ -160,104 +480,117 @@ def train(
     seed: int,
     on_trial: Callable[[TrialRecord], None] | None = None,
     group_column: str | None = None,
+    replay: dict[str, Any] | None = None,
+    executor: BaseExecutor | None = None,
+    front: Any | None = None,
 ) -> TrainedModel:
-    """Search model families and their hyper-parameters on ``data.valid``; return the best.
+    """Search model families and their hyper-parameters; return the best, fitted.
 
-    One Optuna study (TPE, seeded) picks a family per trial, then that family's parameters
-    (define-by-run). Each encoding's preprocessing is fitted once on ``data.train``;
-    boosting families stop early on the validation rows. The returned estimator is one
-    scikit-learn object (preprocessing + model, and for binary tasks the F1-optimal decision
-    threshold) that takes the raw feature columns.
+    Args:
+        data: the split; trials are scored on ``data.valid`` or by cross-validation.
+        replay: the Optuna parameters of a recorded winning trial
+            (``TrainedModel.search_params``): fit those instead of searching.
+        executor: where the trials run; by default the one ``config`` names.
+        front: a fitted transformer applied to the raw rows first (forecasting features);
+            ``task`` is then the task of the model behind it.
+
+    The returned estimator is one scikit-learn object (``front``, preprocessing, model, and
+    for binary tasks calibration and the decision threshold) that takes the raw columns.
 
     Raises:
-        TrainingError: an unknown or uninstalled family (before any work), or no trial
-            finished within the budget (with the first trial error, if any).
+        TrainingError: an unknown or uninstalled family, or an executor that cannot run
+            (before any work); no trial finished within the budget (with the first error).
     """
-    families = {f.name: f for f in get_families(list(config.model_families))}
+    families = tuple(f.name for f in resolve_families(config))
     prepared = _Prepared(
         data,
-        infer_feature_types(data.train, features),
+        features,
         target,
         config=config,
         task=task,
         seed=seed,
         group_column=group_column,
+        front=front,
     )
     direction: Literal["maximize", "minimize"] = (
         "maximize" if HIGHER_IS_BETTER[metric] else "minimize"
     )
+    class_weights = _class_weight_choices(config, task, prepared.full[1])
     budget = config.budget
-    best: dict[str, Any] = {}
-    errors: list[str] = []
-
-    def objective(trial: optuna.Trial) -> float:
-        started = time.perf_counter()
-        names = list(families)
-        name = names[0] if len(names) == 1 else trial.suggest_categorical("family", names)
-        family = families[name]
-        params = family.suggest(trial)
-        values, fold_scores, iterations = [], [], []
-        for _, arrays in prepared.folds(family.encoding):
-            try:
-                fitted = family.fit(task, params, seed, arrays)
-            except Exception as exc:  # a failing trial is recorded as failed; the search goes on
-                errors.append(f"{name}: {type(exc).__name__}: {exc}")
-                raise
-            model = fitted.model
-            assert arrays.x_valid is not None and arrays.y_valid is not None
-            if task == "regression":
-                scores, classes = model.predict(arrays.x_valid), None
-            else:
-                scores, classes = model.predict_proba(arrays.x_valid), model.classes_
-            values.append(score(metric, arrays.y_valid, scores, classes=classes, threshold=None))
-            fold_scores.append(scores)
-            iterations.append(fitted.best_iteration)
-        value = float(np.mean(values))
-        if not np.isfinite(value):
-            raise optuna.TrialPruned(f"metric {metric} is not finite")
-        fitted = Fitted(fitted.model, round(float(np.mean(iterations))))
-        scores = np.concatenate(fold_scores)
-        trial.set_user_attr("family", name)
-        better = not best or (
-            value > best["value"] if direction == "maximize" else value < best["value"]
-        )
-        if better:
-            best.update(value=value, fitted=fitted, family=family, params=params, scores=scores)
-        if on_trial is not None:
-            on_trial(
-                TrialRecord(
-                    number=trial.number,
-                    family=name,
-                    params=params,
-                    value=value,
-                    best_iteration=fitted.best_iteration,
-                    duration_seconds=time.perf_counter() - started,
-                    n_trials=budget.trials,
-                )
-            )
-        return value
-
-    study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(
-        objective,
-        n_trials=budget.trials,
-        timeout=budget.timeout_seconds,
-        catch=(Exception,),
+    objective = _Objective(
+        prepared.without_cache(),
+        families,
+        class_weights,
+        task,
+        metric,
+        seed,
+        budget.trials,
+        threads=1,
     )
-    if not best:
-        first = f" First error: {errors[0]}" if errors else ""
-        raise TrainingError(
-            f"no trial finished within the budget ({budget.trials} trials, "
-            f"{budget.timeout_seconds}s).{first} Raise training.budget.timeout_seconds in "
-            "headway.yaml, or remove the failing family."
+    search = _SearchResult(winner=None)
+    if replay is None:
+        search = _run_search(
+            objective,
+            config=config,
+            direction=direction,
+            seed=seed,
+            executor=executor,
+            on_trial=on_trial,
         )
-    return _final_model(best, prepared, task, metric, study, seed)
+        if search.winner is None:
+            failed = [t for t in search.trials if t.state == TrialState.FAIL]
+            first = _record(failed[0], budget.trials).error if failed else None
+            detail = f" First error: {first}" if first else ""
+            raise TrainingError(
+                f"no trial finished within the budget ({budget.trials} trials, "
+                f"{budget.timeout_seconds}s; {len(failed)} failed).{detail} Raise "
+                "training.budget.timeout_seconds in headway.yaml, or remove the failing family."
+            )
+        replay = dict(search.winner.params)
+    # The winner is fitted again here, with every core: the same parameters give the same
+    # model whichever worker found them.
+    name, params = _suggest(optuna.trial.FixedTrial(replay), families, class_weights)
+    family = FAMILIES[name]
+    result = _score_folds(
+        prepared,
+        family,
+        params,
+        task=task,
+        metric=metric,
+        seed=seed,
+        n_jobs=available_cpus(),
+    )
+    if not math.isfinite(result.value):
+        raise TrainingError(f"the winning parameters give a non-finite {metric}: {replay}")
+    model = _final_model(
+        result, family, params, prepared, task=task, metric=metric, config=config, seed=seed
+    )
+    trials = search.trials
+    return TrainedModel(
+        family=family.name,
+        params=model["params"],
+        metric=metric,
+        valid_score=result.value,
+        n_trials=len(trials) if trials else budget.trials,
+        feature_columns=prepared.raw_types.columns,
+        categorical_columns=prepared.raw_types.categorical,
+        classes=model["classes"],
+        threshold=model["threshold"],
+        estimator=model["estimator"],
+        leaderboard=_leaderboard(trials, direction),
+        search_params=dict(replay),
+        calibration=model["calibration"],
+        executor=search.executor,
+        n_workers=search.n_workers,
+        n_failed=sum(t.state == TrialState.FAIL for t in trials),
+        n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
+    )
 
 
-def _leaderboard(study: optuna.Study, direction: str) -> dict[str, float]:
+def _leaderboard(trials: list[FrozenTrial], direction: str) -> dict[str, float]:
     board: dict[str, float] = {}
-    for trial in study.trials:
-        if trial.state != optuna.trial.TrialState.COMPLETE or trial.value is None:
+    for trial in trials:
+        if trial.state != TrialState.COMPLETE or trial.value is None:
             continue
         name = str(trial.user_attrs.get("family"))
         current = board.get(name)
@@ -268,50 +601,102 @@ def _leaderboard(study: optuna.Study, direction: str) -> dict[str, float]:
     return board
 
 
+def _calibration_method(config: TrainingConfig, y_pos: np.ndarray, proba: np.ndarray) -> str | None:
+    """The calibration to apply: the configured one, or under ``auto`` the method whose
+    5-fold cross-validated log loss on the validation scores beats the raw scores by
+    :data:`CALIBRATION_GAIN` (relative), if any."""
+    if config.calibration == "none":
+        return None
+    if config.calibration != "auto":
+        return config.calibration
+    if y_pos.min() == y_pos.max() or len(y_pos) < 100:
+        return None
+    eps = 1e-6
+    clipped = np.clip(proba, eps, 1 - eps)
+    raw = log_loss(y_pos, clipped, labels=[0, 1])
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    best, best_loss = None, raw * (1 - CALIBRATION_GAIN)
+    for method in ("sigmoid", "isotonic"):
+        out = np.empty_like(clipped)
+        for tr, va in folds.split(clipped, y_pos):
+            if method == "sigmoid":
+                logit = np.log(clipped / (1 - clipped)).reshape(-1, 1)
+                lr = LogisticRegression(C=1e6).fit(logit[tr], y_pos[tr])
+                out[va] = lr.predict_proba(logit[va])[:, 1]
+            else:
+                iso = IsotonicRegression(out_of_bounds="clip", y_min=eps, y_max=1 - eps)
+                out[va] = iso.fit(clipped[tr], y_pos[tr]).predict(clipped[va])
+        loss = log_loss(y_pos, np.clip(out, eps, 1 - eps), labels=[0, 1])
+        if loss < best_loss:
+            best, best_loss = method, loss
+    return best
+
+
 def _final_model(
-    best: dict[str, Any],
+    result: _Scored,
+    family: ModelFamily,
+    params: dict[str, Any],
     prepared: _Prepared,
+    *,
     task: str,
     metric: str,
-    study: optuna.Study,
+    config: TrainingConfig,
     seed: int,
-) -> TrainedModel:
-    family, fitted = best["family"], best["fitted"]
-    params = dict(best["params"])
-    if fitted.best_iteration:
-        params["n_estimators"] = fitted.best_iteration
-    if prepared.cv:
-        # Cross-validation scored the parameters; the model is fitted once more on all rows.
+) -> dict[str, Any]:
+    params = dict(params)
+    if result.fitted.best_iteration:
+        params["n_estimators"] = result.fitted.best_iteration
+    if prepared.refit_all:
+        # Cross-validation (or training.refit) scored the parameters; the model is fitted
+        # once more on every train + validation row, with the rounds early stopping chose.
         pre, arrays = prepared.refit(family.encoding)
-        model = family.fit(task, params, seed, arrays).model
+        model = family.fit(task, params, seed, arrays, available_cpus()).model
     else:
         pre, _ = prepared.folds(family.encoding)[0]
-        model = fitted.model
-    pipeline = Pipeline([("preprocess", pre), ("model", model)])
+        model = result.fitted.model
+    steps = [("preprocess", pre), ("model", model)]
+    if prepared.front is not None:
+        steps.insert(0, ("forecast", prepared.front))
+    pipeline = Pipeline(steps)
     threshold: float | None = None
     classes: tuple[Any, ...] | None = None
+    calibration: str | None = None
     estimator: Any = pipeline
     if task != "regression":
         classes = tuple(model.classes_.tolist())
     if task == "binary":
         positive = (prepared.y_scored == model.classes_[1]).astype(int)
-        threshold = _best_f1_threshold(positive, best["scores"][:, 1])
-        estimator = FixedThresholdClassifier(FrozenEstimator(pipeline), threshold=threshold)
-        estimator.fit(prepared.x_any, prepared.y_scored[: len(prepared.x_any)])
-    logger.info(
-        "best %s=%.4f (%s) after %d trials", metric, best["value"], family.name, len(study.trials)
-    )
-    direction = "maximize" if HIGHER_IS_BETTER[metric] else "minimize"
-    return TrainedModel(
-        family=family.name,
-        params=params,
-        metric=metric,
-        valid_score=float(best["value"]),
-        n_trials=len(study.trials),
-        feature_columns=prepared.types.columns,
-        categorical_columns=prepared.types.categorical,
-        classes=classes,
-        threshold=threshold,
-        estimator=estimator,
-        leaderboard=_leaderboard(study, direction),
-    )
+        proba = result.scores[:, 1]
+        if not prepared.refit_all:
+            # Calibration is fitted on the validation rows; with a refit on them it would
+            # be fitted on rows the model has seen, so it is skipped then.
+            calibration = _calibration_method(config, positive, proba)
+        if calibration is not None:
+            estimator = CalibratedClassifierCV(FrozenEstimator(pipeline), method=calibration)
+            estimator.fit(_raw(prepared, prepared.x_valid), prepared.y_valid)
+            proba = estimator.predict_proba(_raw(prepared, prepared.x_valid))[:, 1]
+        if config.threshold == "cost":
+            assert config.costs is not None
+            threshold = _min_cost_threshold(
+                positive, proba, config.costs.false_positive, config.costs.false_negative
+            )
+        elif config.threshold == "f1":
+            threshold = _best_f1_threshold(positive, proba)
+        if threshold is not None:
+            estimator = FixedThresholdClassifier(FrozenEstimator(estimator), threshold=threshold)
+            sample = _raw(prepared, prepared.x_valid)
+            estimator.fit(sample, prepared.y_valid)
+    logger.info("best %s=%.4f (%s)", metric, result.value, family.name)
+    return {
+        "params": params,
+        "classes": classes,
+        "threshold": threshold,
+        "calibration": calibration,
+        "estimator": estimator,
+    }
+
+
+def _raw(prepared: _Prepared, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows as the final estimator takes them (binary tasks have no ``front``)."""
+    assert prepared.front is None
+    return rows[list(prepared.raw_types.columns)]
