@@ -32,6 +32,7 @@ from headway.project import CONFIG_FILENAME, HIGHER_IS_BETTER, Project
 from headway.registry import CHAMPION, ModelRegistry, mlflow_uris, version_tags
 from headway.training import TrialRecord, feature_frame
 from headway.training.preprocess import coerce_features, feature_types_of
+from headway.training.search import check_training
 from headway.training.stage import BEST_TRIAL_ARTIFACT, forecast_features, train_model
 
 __all__ = ["NullObserver", "PipelineObserver", "run_pipeline"]
@@ -158,6 +159,7 @@ def run_pipeline(
     cfg = project.config
     started = time.perf_counter()
 
+    check_training(cfg.training)  # an uninstalled family or executor stops the run here
     obs.stage_started("data")
     store = DatasetStore(project.datasets_dir)
     dataset = ingest_and_validate(

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -111,3 +112,46 @@ def test_unreachable_gate_registers_without_alias(tmp_path: Path) -> None:
     assert (
         ModelRegistry(Project.load(root).tracking_uri).version_by_alias("churn", CHAMPION) is None
     )
+
+
+def test_uninstalled_family_stops_the_run_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from headway import TrainingError
+    from headway.training.families import FAMILIES
+
+    missing = dataclasses.replace(FAMILIES["xgboost"], requires="headway_absent_library")
+    monkeypatch.setitem(FAMILIES, "xgboost", missing)
+    root = make_project(tmp_path / "p", rows=500, training={"model_families": ["xgboost"]})
+    with pytest.raises(TrainingError, match=r"pip install 'headway\[xgboost\]'"):
+        run_pipeline(Project.load(root))
+    assert not (root / ".headway").exists()  # nothing ingested, tracked or registered
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_calibrated_model_registers_and_loads_with_plain_mlflow(
+    tmp_path: Path, method: str
+) -> None:
+    import mlflow
+
+    training = {
+        "validation": "holdout",
+        "calibration": method,
+        "model_families": ["linear"],
+        "n_workers": 1,
+    }
+    root = make_project(tmp_path / "p", rows=3000, training=training)
+    project = Project.load(root)
+    result = run_pipeline(project)
+    assert result.model.calibration == method
+    mlflow.set_tracking_uri(project.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/churn/{result.version.version}")
+    frame = pd.read_csv(root / "data/customers.csv").head(50)
+    labels = model.predict(frame)
+    assert set(labels) <= {0, 1} and len(labels) == 50
+    proba = mlflow.sklearn.load_model(f"models:/churn/{result.version.version}").predict_proba(
+        frame[list(result.model.feature_columns)]
+    )
+    assert np.allclose(proba.sum(axis=1), 1.0)

@@ -44,9 +44,10 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 TAG_PREFIX = "headway."
 
-# Types inside a headway model that skops does not trust by default: the LightGBM
-# estimators and booster, scikit-learn's compiled tree structure (forests), and two
-# containers. Listing them keeps MLflow's safe (skops) loading instead of pickle.
+# Types inside a headway model that skops does not trust by default: the LightGBM and
+# XGBoost estimators and boosters, scikit-learn's compiled tree structure (forests) and
+# calibration internals, and two containers. Listing them keeps MLflow's safe (skops)
+# loading instead of pickle.
 SKOPS_TRUSTED_TYPES = [
     "collections.OrderedDict",
     "numpy.dtype",
@@ -54,6 +55,8 @@ SKOPS_TRUSTED_TYPES = [
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.sklearn.LGBMRegressor",
     "sklearn.tree._tree.Tree",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
     "xgboost.sklearn.XGBRegressor",

@@ -64,7 +64,7 @@ from headway.training.preprocess import (
     infer_feature_types,
 )
 
-__all__ = ["TrialRecord", "resolve_families", "train"]
+__all__ = ["TrialRecord", "check_training", "resolve_families", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,23 @@ def resolve_families(config: TrainingConfig) -> list[ModelFamily]:
         except TrainingError:
             logger.info("model family %s is not installed; searching without it", family.name)
     return installed
+
+
+def check_training(config: TrainingConfig) -> None:
+    """Fail before any work when the search cannot run: a family or the executor's library
+    not installed, or a remote Ray cluster without a shared storage.
+
+    Raises:
+        TrainingError: with the fix (the ``pip install`` to run, or the key to set).
+    """
+    resolve_families(config)
+    executor = make_executor(config.executor, _n_workers(config), ray_address=config.ray_address)
+    if config.optuna_storage is None and not executor.shares_local_files:
+        raise TrainingError(
+            "training.executor 'ray' on a remote cluster needs a storage every worker can "
+            "reach: set training.optuna_storage to a database URL "
+            "(e.g. postgresql://user:pass@host/optuna)"
+        )
 
 
 def _best_f1_threshold(y_pos: np.ndarray, proba: np.ndarray) -> float:
@@ -414,14 +431,10 @@ def _run_search(
     on_trial: Callable[[TrialRecord], None] | None,
 ) -> _SearchResult:
     budget = config.budget
-    executor = executor or make_executor(
-        config.executor, _n_workers(config), ray_address=config.ray_address
-    )
-    if config.optuna_storage is None and not executor.shares_local_files:
-        raise TrainingError(
-            "training.executor 'ray' on a remote cluster needs a storage every worker can "
-            "reach: set training.optuna_storage to a database URL "
-            "(e.g. postgresql://user:pass@host/optuna)"
+    if executor is None:
+        check_training(config)
+        executor = make_executor(
+            config.executor, _n_workers(config), ray_address=config.ray_address
         )
     objective.threads = executor.threads_per_worker
     with tempfile.TemporaryDirectory(prefix="headway-search-") as tmp:
