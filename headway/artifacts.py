@@ -128,13 +128,27 @@ class TrainedModel:
 
 @dataclass(frozen=True)
 class EvaluationReport:
-    """Metrics of a model on the held-out test split."""
+    """Metrics of a model on the held-out test split, with 95% bootstrap intervals, and
+    what else the evaluation found: calibration error (binary), metrics per slice,
+    business value per 1000 predictions, fairness per sensitive column, and the mean
+    |SHAP| importance of each input column. ``notes`` say what was skipped and why."""
 
     metric: str
     higher_is_better: bool
     metrics: dict[str, float]
     intervals: dict[str, tuple[float, float]]
     n_test: int
+    calibration_error: float | None = None
+    slices: tuple[dict[str, Any], ...] = ()
+    business_value: dict[str, Any] | None = None
+    fairness: tuple[dict[str, Any], ...] = ()
+    importance: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def flagged_slices(self) -> list[dict[str, Any]]:
+        """Slices whose primary metric lags the overall value (see ``slices``)."""
+        return [s for s in self.slices if s.get("flagged")]
 
     @property
     def primary(self) -> float:

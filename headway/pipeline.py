@@ -24,11 +24,11 @@ from headway.artifacts import (
 from headway.data import Dataset, DatasetStore, ingest_and_validate, split
 from headway.data.report import render_validation_html
 from headway.data.split import Split
-from headway.evaluation import evaluate
+from headway.evaluation import evaluate, evaluation_figures
 from headway.evaluation.metrics import compute_metrics, predict_scores, score
 from headway.gates import bless
 from headway.lineage import code_revision, environment
-from headway.project import CONFIG_FILENAME, HIGHER_IS_BETTER, Project
+from headway.project import CONFIG_FILENAME, HIGHER_IS_BETTER, Project, ProjectConfig
 from headway.registry import CHAMPION, ModelRegistry, mlflow_uris, version_tags
 from headway.training import TrialRecord, feature_frame
 from headway.training.preprocess import coerce_features, feature_types_of
@@ -170,6 +170,7 @@ def run_pipeline(
     # Forecasting features are built (and a table with two rows for one series and period
     # refused) before anything is tracked.
     front = forecast_features(cfg, dataset.frame) if cfg.task == "forecast" else None
+    _check_evaluation_columns(cfg, dataset.frame)
     obs.stage_finished("data", _data_summary(dataset, parts))
 
     project.state_dir.mkdir(parents=True, exist_ok=True)
@@ -264,22 +265,17 @@ def run_pipeline(
             )
 
             obs.stage_started("evaluate")
-            evaluation, _ = evaluate(
+            evaluation, scores = evaluate(
                 model,
                 parts.test,
                 target=cfg.data.target,
                 task=cfg.task,
                 metric=cfg.metric,
                 seed=cfg.seed,
+                config=cfg.evaluation,
             )
-            mlflow.log_metrics({f"test_{k}": v for k, v in evaluation.metrics.items()})
-            low, high = evaluation.intervals[cfg.metric]
-            mlflow.log_dict(to_dict(evaluation), "evaluation/report.json")
-            obs.stage_finished(
-                "evaluate",
-                f"test {cfg.metric} {evaluation.primary:.4f} (95% CI {low:.4f}-{high:.4f}), "
-                f"n={evaluation.n_test:,}",
-            )
+            _log_evaluation(evaluation, model, parts, scores, cfg)
+            obs.stage_finished("evaluate", _evaluation_summary(evaluation))
 
             obs.stage_started("gate")
             champion, champion_version = _champion_report(registry, project, parts, evaluation)
@@ -296,6 +292,7 @@ def run_pipeline(
 
             obs.stage_started("register")
             ref = _register(registry, project, model, parts, evaluation, blessing, lineage)
+            _audit(project, ref, blessing, run.info.run_id, version.content_hash)
             obs.stage_finished(
                 "register",
                 f"{ref.name} v{ref.version}"
@@ -319,6 +316,120 @@ def run_pipeline(
         tracking_uri=project.tracking_uri,
         duration_seconds=time.perf_counter() - started,
     )
+
+
+def _audit(
+    project: Project,
+    ref: ModelVersionRef,
+    blessing: Blessing,
+    run_id: str,
+    dataset_hash: str,
+) -> None:
+    """The run's decisions, in the project's audit log: registered, (not) blessed, promoted."""
+    from headway.automation import AuditLog
+
+    details = {"run_id": run_id, "dataset_hash": dataset_hash}
+    value = blessing.candidate_value
+    with AuditLog.for_project(project) as audit:
+        audit.record("registered", model=ref.name, version=ref.version, details=details)
+        audit.record(
+            "blessed" if blessing.blessed else "not_blessed",
+            model=ref.name,
+            version=ref.version,
+            reason="; ".join(blessing.reasons),
+            details={
+                **details,
+                "metric": blessing.metric,
+                "value": value if np.isfinite(value) else None,
+            },
+        )
+        if blessing.blessed:
+            audit.record(
+                "promoted",
+                model=ref.name,
+                version=ref.version,
+                reason=f"blessed: @{CHAMPION} moves automatically",
+                details={"alias": CHAMPION, "previous": blessing.champion_version},
+            )
+
+
+def _check_evaluation_columns(cfg: ProjectConfig, frame: pd.DataFrame) -> None:
+    """Slice and sensitive columns must exist before anything is tracked."""
+    from headway.evaluation.fairness import check_sensitive_columns
+    from headway.evaluation.slices import slice_columns
+
+    check_sensitive_columns(frame.columns, cfg.evaluation.sensitive_columns)
+    slice_columns(frame, [], list(cfg.evaluation.slice_columns))
+
+
+def _log_evaluation(
+    evaluation: EvaluationReport,
+    model: TrainedModel,
+    parts: Split,
+    scores: np.ndarray,
+    cfg: ProjectConfig,
+) -> None:
+    """Test metrics, their intervals, the report and its figures, into the active run."""
+    mlflow.log_metrics({f"test_{k}": v for k, v in evaluation.metrics.items()})
+    bounds = {}
+    for name, (low, high) in evaluation.intervals.items():
+        if np.isfinite(low) and np.isfinite(high):
+            bounds[f"test_{name}_low"], bounds[f"test_{name}_high"] = low, high
+    mlflow.log_metrics(bounds)
+    if evaluation.calibration_error is not None:
+        mlflow.log_metric("test_calibration_error", evaluation.calibration_error)
+    if evaluation.business_value is not None:
+        mlflow.log_metric("test_value_per_1000", evaluation.business_value["per_1000"])
+    for report in evaluation.fairness:
+        column = report["column"]
+        mlflow.log_metric(
+            f"fairness.{column}.demographic_parity_difference",
+            report["demographic_parity_difference"],
+        )
+        if report.get("equalized_odds_difference") is not None:
+            mlflow.log_metric(
+                f"fairness.{column}.equalized_odds_difference",
+                report["equalized_odds_difference"],
+            )
+    mlflow.log_dict(to_dict(evaluation), "evaluation/report.json")
+    figures = evaluation_figures(
+        evaluation,
+        parts.test[cfg.data.target].to_numpy(),
+        scores,
+        task=cfg.task,
+        classes=model.classes,
+        threshold=model.threshold,
+        business_values={str(k): v for k, v in cfg.evaluation.business_values.items()},
+    )
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"evaluation/{name}")
+
+
+def _evaluation_summary(evaluation: EvaluationReport) -> str:
+    metric = evaluation.metric
+    low, high = evaluation.intervals.get(metric, (float("nan"), float("nan")))
+    parts = [
+        f"test {metric} {evaluation.primary:.4f} (95% CI {low:.4f}-{high:.4f}), "
+        f"n={evaluation.n_test:,}"
+    ]
+    flagged = evaluation.flagged_slices
+    if flagged:
+        worst = flagged[0]
+        parts.append(
+            f"{len(flagged)} slice(s) lag, e.g. {worst['column']}={worst['value']}: "
+            f"{worst['reason']}"
+        )
+    if evaluation.business_value is not None:
+        parts.append(f"value {evaluation.business_value['per_1000']:,.0f} per 1000 predictions")
+    for report in evaluation.fairness:
+        parts.append(
+            f"{report['column']}: parity difference {report['demographic_parity_difference']:.3f}"
+        )
+    if evaluation.importance:
+        top = ", ".join(list(evaluation.importance)[:3])
+        parts.append(f"top features {top}")
+    parts.extend(evaluation.notes)
+    return "; ".join(parts)
 
 
 def _register(

@@ -22,8 +22,10 @@ from headway.settings import Settings, load_settings
 __all__ = [
     "CONFIG_FILENAME",
     "NUMERIC_TASKS",
+    "ControlPlaneConfig",
     "CostConfig",
     "DataConfig",
+    "EvaluationConfig",
     "ForecastConfig",
     "GateConfig",
     "MlflowConfig",
@@ -299,6 +301,38 @@ class TrainingConfig(_Strict):
         return self
 
 
+Outcome = Literal["true_positive", "false_positive", "true_negative", "false_negative"]
+
+
+class EvaluationConfig(_Strict):
+    """What the evaluation of a candidate reports beside the metrics."""
+
+    slice_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns whose values get their own metrics (numeric ones in quartiles).",
+    )
+    auto_slices: bool = Field(
+        default=True,
+        description="Also slice by every categorical feature with 2-12 values.",
+    )
+    sensitive_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns for the fairness report (fairlearn); they need not be features.",
+    )
+    business_values: dict[Outcome, float] = Field(
+        default_factory=dict,
+        description="Binary: value of one outcome of each kind, e.g. {true_positive: 180, "
+        "false_positive: -20, false_negative: -200}; reported per 1000 predictions.",
+    )
+    explain: bool = Field(
+        default=True,
+        description="SHAP global importance of each input column (needs headway[explain]).",
+    )
+    bootstrap: int = Field(
+        default=200, ge=0, le=10_000, description="Bootstrap resamples for the intervals."
+    )
+
+
 class GateConfig(_Strict):
     """What a candidate must reach to become ``champion``."""
 
@@ -332,6 +366,15 @@ class MlflowConfig(_Strict):
     model_name: str | None = Field(default=None, description="Defaults to the project name.")
 
 
+class ControlPlaneConfig(_Strict):
+    """Where headway keeps its own state (the audit log of decisions)."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL (PostgreSQL for a team); DIR/.headway/control.db if omitted.",
+    )
+
+
 class ServingConfig(_Strict):
     """Defaults for ``headway serve``."""
 
@@ -349,8 +392,10 @@ class ProjectConfig(_Strict):
     split: SplitConfig = Field(default_factory=SplitConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     gates: GateConfig = Field(default_factory=GateConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    control_plane: ControlPlaneConfig = Field(default_factory=ControlPlaneConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
 
     @model_validator(mode="after")
@@ -516,6 +561,13 @@ class Project:
         """``HEADWAY_TRACKING_URI``, else ``mlflow.tracking_uri``, else the embedded SQLite."""
         uri = self.settings.tracking_uri or self.config.mlflow.tracking_uri
         return uri or f"sqlite:///{self.state_dir / 'mlflow.db'}"
+
+    @property
+    def control_db_url(self) -> str:
+        """``HEADWAY_CONTROL_DB_URL``, else ``control_plane.url``, else the embedded
+        ``DIR/.headway/control.db``."""
+        url = self.settings.control_db_url or self.config.control_plane.url
+        return url or f"sqlite:///{self.state_dir / 'control.db'}"
 
     @property
     def registry_uri(self) -> str:

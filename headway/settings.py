@@ -15,6 +15,9 @@ class Settings(BaseSettings):
             (``HEADWAY_TRACKING_URI``), e.g. ``http://mlflow.internal:5000``.
         registry_uri: MLflow registry URI when it differs from the tracking URI
             (``HEADWAY_REGISTRY_URI``).
+        control_db_url: SQLAlchemy URL of the control-plane store (audit log) that overrides
+            the project's own (``HEADWAY_CONTROL_DB_URL``), e.g.
+            ``postgresql+psycopg://headway:secret@db.internal/headway``.
         log_level: log level of the ``headway`` command (``HEADWAY_LOG_LEVEL``); library use
             leaves logging to the caller.
     """
@@ -23,6 +26,7 @@ class Settings(BaseSettings):
 
     tracking_uri: str | None = None
     registry_uri: str | None = None
+    control_db_url: str | None = None
     log_level: str = "WARNING"
 
 

@@ -106,3 +106,19 @@ def test_runs_and_compare(trained: tuple[Project, PipelineResult], tmp_path: Pat
     assert bad.returncode == 1 and "no run 'nope'" in bad.stderr
     empty = make_project(tmp_path / "fresh", rows=300)
     assert "No runs yet" in run_cli("runs", "--project", str(empty)).stdout
+
+
+def test_audit_log_records_the_run(trained: tuple[Project, PipelineResult]) -> None:
+    project, result = trained
+    out = run_cli("audit", "--project", str(project.root), "--json")
+    assert out.returncode == 0, out.stderr
+    events = [e for e in json.loads(out.stdout) if e["version"] == result.version.version]
+    assert [e["action"] for e in events] == ["registered", "blessed", "promoted"]
+    assert events[0]["details"]["run_id"] == result.run_id
+    assert events[0]["details"]["dataset_hash"] == result.dataset.content_hash
+    assert events[1]["reason"] == "; ".join(result.blessing.reasons)
+    assert all(e["actor"] and e["at"].endswith("+00:00") for e in events)
+    table = run_cli("audit", "--project", str(project.root), "--action", "promoted")
+    assert table.returncode == 0 and "promoted" in table.stdout
+    bad = run_cli("audit", "--project", str(project.root), "--action", "deleted")
+    assert bad.returncode == 1 and "unknown --action 'deleted'" in bad.stderr

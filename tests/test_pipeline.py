@@ -102,6 +102,19 @@ def test_same_data_again_keeps_the_champion(tmp_path: Path) -> None:
     assert registry.version_by_alias("churn", CHAMPION).version == first.version.version
     rejected = registry.get_version("churn", second.version.version)
     assert rejected.aliases == () and not rejected.blessed
+    from headway.automation import AuditLog
+
+    with AuditLog.for_project(project) as audit:
+        decisions = [(e.action, e.version) for e in audit.events()]
+        (not_blessed,) = audit.events(action="not_blessed")
+    assert decisions == [
+        ("registered", first.version.version),
+        ("blessed", first.version.version),
+        ("promoted", first.version.version),
+        ("registered", second.version.version),
+        ("not_blessed", second.version.version),
+    ]
+    assert "does not beat champion" in not_blessed.reason
 
 
 def test_unreachable_gate_registers_without_alias(tmp_path: Path) -> None:

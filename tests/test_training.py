@@ -296,3 +296,21 @@ def test_pruning_stops_trials_behind_the_median() -> None:
     assert pruned and model.n_pruned == len(pruned)
     assert all(r.value is not None for r in pruned)
     assert all(r.number >= 5 for r in pruned)  # five trials complete before any pruning
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost"])
+def test_multiclass_with_text_labels(family: str) -> None:
+    frame = make_churn(2000, seed=3)
+    data = DATA.model_copy(update={"target": "plan", "timestamp_column": None})
+    parts = split(frame, data=data, config=SplitConfig(), task="multiclass", seed=0)
+    features = [f for f in FEATURES if f not in ("plan", "monthly_charges")]
+    model = train(
+        parts, target="plan", features=features, task="multiclass", metric="accuracy",
+        config=_config(family, trials=1, validation="holdout"), seed=0,
+    )  # fmt: skip
+    assert model.classes == ("basic", "premium", "standard")
+    labels = model.estimator.predict(parts.test[list(model.feature_columns)])
+    assert set(labels) <= set(model.classes)
+    # better than always predicting the most frequent plan
+    majority = parts.test["plan"].value_counts(normalize=True).iloc[0]
+    assert (labels == parts.test["plan"].to_numpy()).mean() > majority

@@ -9,6 +9,7 @@ import typer
 
 from headway.cli._common import err_console
 from headway.cli.data import data_app, lineage, reproduce_command, validate
+from headway.cli.governance import audit
 from headway.cli.project import init, run, status
 from headway.cli.quickstart import quickstart
 from headway.cli.runs import compare, runs
@@ -35,6 +36,7 @@ app.command()(lineage)
 app.command("reproduce")(reproduce_command)
 app.command()(runs)
 app.command()(compare)
+app.command()(audit)
 app.add_typer(data_app, name="data")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from headway.datasets.churn import make_churn
+from headway.datasets.credit import make_credit
 from headway.datasets.demand import make_demand
 from headway.exceptions import ConfigError
 
@@ -107,6 +108,52 @@ serving:
   port: 8080
 """
 
+_CREDIT_YAML = """\
+# headway project file. Every key is documented in docs/configuration.md.
+name: {name}
+task: binary
+seed: 42
+
+data:
+  source:
+    path: {data_file}
+  target: defaulted              # 1: the loan defaulted within 12 months
+  id_column: application_id
+  timestamp_column: applied_at
+  # Sensitive attributes are not features, but the fairness report audits them.
+  exclude_columns: [sex, age_group]
+
+split:
+  valid_fraction: 0.2
+  test_fraction: 0.2
+
+training:
+  metric: roc_auc
+  budget:
+    trials: 20
+    timeout_seconds: 45
+  # Decline when the expected loss is higher than the margin given up:
+  threshold: cost
+  costs:
+    false_positive: 100          # a good applicant declined: the margin lost
+    false_negative: 1000         # a defaulter approved: the principal lost
+
+evaluation:
+  sensitive_columns: [sex, age_group]
+  slice_columns: [employment, purpose]
+  business_values:               # per application, against declining everyone
+    true_negative: 100           # a good loan made
+    false_negative: -1000        # a loan that defaulted
+
+gates:
+  min_metrics:
+    roc_auc: 0.70
+
+serving:
+  host: 127.0.0.1
+  port: 8080
+"""
+
 EXAMPLES: dict[str, Example] = {
     "churn": Example(
         name="churn",
@@ -114,6 +161,13 @@ EXAMPLES: dict[str, Example] = {
         data_file="data/customers.csv",
         generate=make_churn,
         config_template=_CHURN_YAML,
+    ),
+    "credit": Example(
+        name="credit",
+        description="Binary classification with a fairness audit: will a loan default?",
+        data_file="data/applications.csv",
+        generate=make_credit,
+        config_template=_CREDIT_YAML,
     ),
     "demand": Example(
         name="demand",

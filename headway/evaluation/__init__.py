@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from headway.evaluation.evaluate import evaluate
+from headway.evaluation.evaluate import evaluate, evaluation_figures
 
 # metrics first: training imports it while this package may still be initialising.
 from headway.evaluation.metrics import compute_metrics, predict_scores, score
 
-__all__ = ["compute_metrics", "evaluate", "predict_scores", "score"]
+__all__ = ["compute_metrics", "evaluate", "evaluation_figures", "predict_scores", "score"]

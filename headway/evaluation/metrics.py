@@ -84,7 +84,8 @@ def _wape(y: np.ndarray, s: np.ndarray) -> float:
 _METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray | None, float | None], float]] = {
     "roc_auc": _roc_auc,
     "average_precision": lambda y, s, c, t: skm.average_precision_score(_binary_pos(y, c), s[:, 1]),
-    "log_loss": lambda y, s, c, t: skm.log_loss(y, s, labels=c),
+    # float32 probabilities (XGBoost) sum to 1 only up to rounding: normalise in float64
+    "log_loss": lambda y, s, c, t: skm.log_loss(y, s / s.sum(axis=1, keepdims=True), labels=c),
     "brier": lambda y, s, c, t: skm.brier_score_loss(_binary_pos(y, c), s[:, 1]),
     "accuracy": lambda y, s, c, t: skm.accuracy_score(y, _labels_from_scores(s, c, t)),  # type: ignore[arg-type]
     "f1": lambda y, s, c, t: skm.f1_score(

@@ -120,12 +120,17 @@ def _lightgbm_fit(
         )
         return Fitted(model, kwargs["n_estimators"])
     model = lgb.LGBMRegressor(**kwargs) if task == "regression" else lgb.LGBMClassifier(**kwargs)
+    eval_y = a.y_valid
+    if task != "regression":
+        # LightGBM 4.7 encodes the training labels as 0..k-1 (sorted) but not eval_y: give
+        # it the same codes, so that string labels, or integers not starting at 0, work.
+        eval_y = np.searchsorted(np.unique(a.y_train), np.asarray(a.y_valid))
     model.fit(
         a.x_train,
         a.y_train,
         sample_weight=weight,
         eval_X=a.x_valid,
-        eval_y=a.y_valid,
+        eval_y=eval_y,
         categorical_feature=a.categorical or "auto",
         callbacks=[lgb.early_stopping(_EARLY_STOPPING, verbose=False)],
     )

@@ -70,6 +70,8 @@ logger = logging.getLogger(__name__)
 
 # A minority class below this share makes the search try balanced class weights.
 IMBALANCE_SHARE = 0.2
+# Metrics of predicted labels, which class weights cannot hurt through the probabilities.
+LABEL_METRICS = ("accuracy", "f1", "f1_macro")
 # Calibration is kept only when it lowers the cross-validated log loss by this much.
 CALIBRATION_GAIN = 0.005
 _POLL_SECONDS = 0.2
@@ -371,13 +373,20 @@ class _Objective:
         return result.value
 
 
-def _class_weight_choices(config: TrainingConfig, task: str, y: np.ndarray) -> tuple[str, ...]:
+def _class_weight_choices(
+    config: TrainingConfig, task: str, y: np.ndarray, *, metric: str, calibrated: bool
+) -> tuple[str, ...]:
+    """``auto``: balanced weights are tried for a class under 20% of the rows, when they
+    cannot spoil the probabilities the model serves: the metric judges labels, or the
+    probabilities are calibrated afterwards (binary, holdout, calibration not ``none``)."""
     if task not in ("binary", "multiclass") or config.class_weight == "none":
         return ("none",)
     if config.class_weight == "balanced":
         return ("balanced",)
     _, counts = np.unique(y, return_counts=True)
-    return ("none", "balanced") if counts.min() / counts.sum() < IMBALANCE_SHARE else ("none",)
+    imbalanced = counts.min() / counts.sum() < IMBALANCE_SHARE
+    safe = metric in LABEL_METRICS or (task == "binary" and calibrated)
+    return ("none", "balanced") if imbalanced and safe else ("none",)
 
 
 def _n_workers(config: TrainingConfig) -> int:
@@ -528,7 +537,13 @@ def train(
     direction: Literal["maximize", "minimize"] = (
         "maximize" if HIGHER_IS_BETTER[metric] else "minimize"
     )
-    class_weights = _class_weight_choices(config, task, prepared.full[1])
+    class_weights = _class_weight_choices(
+        config,
+        task,
+        prepared.full[1],
+        metric=metric,
+        calibrated=not prepared.refit_all and config.calibration != "none",
+    )
     budget = config.budget
     objective = _Objective(
         prepared.without_cache(),
