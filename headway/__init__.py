@@ -18,6 +18,7 @@ from headway.artifacts import (
 from headway.exceptions import (
     ConfigError,
     DataError,
+    GovernanceError,
     HeadwayError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -36,6 +37,7 @@ __all__ = [
     "DataError",
     "DatasetVersion",
     "EvaluationReport",
+    "GovernanceError",
     "HeadwayError",
     "InvalidRequestError",
     "ModelNotFoundError",

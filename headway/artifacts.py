@@ -144,6 +144,9 @@ class EvaluationReport:
     fairness: tuple[dict[str, Any], ...] = ()
     importance: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    behaviour: tuple[dict[str, Any], ...] = ()
+    latency_p95_ms: float | None = None
+    size_mb: float | None = None
 
     @property
     def flagged_slices(self) -> list[dict[str, Any]]:
@@ -157,7 +160,11 @@ class EvaluationReport:
 
 @dataclass(frozen=True)
 class Blessing:
-    """The gate's decision on a candidate; ``blessed=False`` is recorded too."""
+    """The gate's decision on a candidate; ``blessed=False`` is recorded too.
+
+    ``reasons`` are the checks in words; ``change`` is the paired-bootstrap change of the
+    primary metric against the champion (estimate, 95% low, 95% high; positive = better).
+    """
 
     blessed: bool
     reasons: tuple[str, ...]
@@ -165,6 +172,14 @@ class Blessing:
     candidate_value: float
     champion_version: str | None = None
     champion_value: float | None = None
+    checks: tuple[dict[str, Any], ...] = ()
+    change: tuple[float, float, float] | None = None
+
+    @property
+    def failed_checks(self) -> list[dict[str, Any]]:
+        """The checks that stopped the candidate (``checks``: name, passed, value, bound,
+        detail)."""
+        return [c for c in self.checks if not c["passed"]]
 
 
 @dataclass(frozen=True)

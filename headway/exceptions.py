@@ -22,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataError",
+    "GovernanceError",
     "HeadwayError",
     "InvalidRequestError",
     "ModelNotFoundError",
@@ -58,6 +59,12 @@ class RegistryError(HeadwayError):
 
 class ModelNotFoundError(RegistryError):
     """No model version exists under the given name, version or alias."""
+
+
+class GovernanceError(RegistryError):
+    """A governance action is not allowed in the version's state (promoting an unblessed
+    version without ``--force``, approving a rejected one, rolling back with no previous
+    champion, ...); nothing was changed."""
 
 
 class ServingError(HeadwayError):

@@ -21,17 +21,19 @@ from headway.artifacts import (
     TrainedModel,
     to_dict,
 )
+from headway.automation import AuditLog
 from headway.data import Dataset, DatasetStore, ingest_and_validate, split
 from headway.data.report import render_validation_html
 from headway.data.split import Split
 from headway.evaluation import evaluate, evaluation_figures
-from headway.evaluation.metrics import compute_metrics, predict_scores, score
-from headway.gates import bless
+from headway.exceptions import ConfigError
+from headway.gates import gate
 from headway.lineage import code_revision, environment
 from headway.project import CONFIG_FILENAME, HIGHER_IS_BETTER, Project, ProjectConfig
-from headway.registry import CHAMPION, ModelRegistry, mlflow_uris, version_tags
+from headway.registry import CHALLENGER, CHAMPION, ModelRegistry, mlflow_uris, version_tags
+from headway.registry.governance import Governor
 from headway.training import TrialRecord, feature_frame
-from headway.training.preprocess import coerce_features, feature_types_of
+from headway.training.preprocess import feature_types_of
 from headway.training.search import check_training
 from headway.training.stage import BEST_TRIAL_ARTIFACT, forecast_features, train_model
 
@@ -74,46 +76,6 @@ def _flatten(prefix: str, value: object, out: dict[str, str]) -> dict[str, str]:
     else:
         out[prefix] = str(value)[:500]
     return out
-
-
-def _champion_report(
-    registry: ModelRegistry, project: Project, data: Split, candidate: EvaluationReport
-) -> tuple[EvaluationReport | None, str | None]:
-    """Score the current champion on the candidate's holdout rows."""
-    cfg = project.config
-    current = registry.version_by_alias(cfg.model_name, CHAMPION)
-    if current is None:
-        return None, None
-    estimator = registry.load_estimator(f"models:/{cfg.model_name}@{CHAMPION}")
-    if cfg.task == "forecast":
-        # The champion's lags come from the history it was trained with; give it this
-        # table's history too, so both models forecast the holdout from the same past.
-        from headway.training.forecast import refresh_history
-
-        estimator = refresh_history(estimator, pd.concat([data.train, data.valid, data.test]))
-    try:
-        types = feature_types_of(estimator)
-        frame = coerce_features(data.test, types)[list(types.columns)]
-    except (KeyError, ValueError) as exc:
-        logger.warning("champion v%s cannot score this holdout: %s", current.version, exc)
-        return None, current.version
-    y = data.test[cfg.data.target].to_numpy()
-    scores = predict_scores(estimator, frame, cfg.task)
-    classes = getattr(estimator, "classes_", None)
-    threshold = getattr(estimator, "threshold", None)
-    metrics = compute_metrics(cfg.task, y, scores, classes=classes, threshold=threshold)
-    if candidate.metric not in metrics:
-        metrics[candidate.metric] = score(
-            candidate.metric, y, scores, classes=classes, threshold=threshold
-        )
-    report = EvaluationReport(
-        metric=candidate.metric,
-        higher_is_better=HIGHER_IS_BETTER[candidate.metric],
-        metrics=metrics,
-        intervals={},
-        n_test=len(y),
-    )
-    return report, current.version
 
 
 def _ranked(board: dict[str, float], metric: str) -> list[tuple[str, float]]:
@@ -203,7 +165,7 @@ def run_pipeline(
                 "data/validation_report.html",
             )
             mlflow.log_artifact(str(project.schema_path), "data")
-            mlflow.log_dict(parts.describe(), "data/split.json")
+            mlflow.log_dict(_split_doc(parts, cfg), "data/split.json")
             mlflow.log_dict(environment(), "environment.json")
             mlflow.log_artifact(str(project.root / CONFIG_FILENAME))
 
@@ -242,6 +204,7 @@ def run_pipeline(
                 {"family": model.family, "search_params": model.search_params},
                 BEST_TRIAL_ARTIFACT,
             )
+            mlflow.log_dict(to_dict(model), "search/model.json")
             mlflow.log_metrics(
                 {
                     f"valid_{cfg.metric}": model.valid_score,
@@ -278,9 +241,19 @@ def run_pipeline(
             obs.stage_finished("evaluate", _evaluation_summary(evaluation))
 
             obs.stage_started("gate")
-            champion, champion_version = _champion_report(registry, project, parts, evaluation)
-            blessing = bless(
-                evaluation, config=cfg.gates, champion=champion, champion_version=champion_version
+            blessing = gate(
+                evaluation,
+                scores,
+                candidate_threshold=model.threshold,
+                classes=model.classes,
+                registry=registry,
+                model_name=cfg.model_name,
+                test=parts.test,
+                task=cfg.task,
+                target=cfg.data.target,
+                config=cfg.gates,
+                seed=cfg.seed,
+                history=pd.concat([parts.train, parts.valid, parts.test]),
             )
             mlflow.log_dict(to_dict(blessing), "evaluation/blessing.json")
             mlflow.set_tag("headway.blessed", str(blessing.blessed).lower())
@@ -292,16 +265,15 @@ def run_pipeline(
 
             obs.stage_started("register")
             ref = _register(registry, project, model, parts, evaluation, blessing, lineage)
-            _audit(project, ref, blessing, run.info.run_id, version.content_hash)
-            obs.stage_finished(
-                "register",
-                f"{ref.name} v{ref.version}"
-                + (
-                    f" -> @{CHAMPION}"
-                    if blessing.blessed
-                    else f" (no alias; @{CHAMPION} unchanged)"
-                ),
-            )
+            with AuditLog.for_project(project) as audit:
+                ref = Governor(registry, audit, cfg.model_name).after_gate(
+                    ref,
+                    blessing,
+                    promotion=cfg.governance.promotion,
+                    details={"run_id": run.info.run_id, "dataset_hash": version.content_hash},
+                )
+                _log_card(registry, audit, ref)
+            obs.stage_finished("register", _register_summary(ref))
             run_id = run.info.run_id
 
     return PipelineResult(
@@ -318,39 +290,127 @@ def run_pipeline(
     )
 
 
-def _audit(
-    project: Project,
-    ref: ModelVersionRef,
-    blessing: Blessing,
-    run_id: str,
-    dataset_hash: str,
-) -> None:
-    """The run's decisions, in the project's audit log: registered, (not) blessed, promoted."""
-    from headway.automation import AuditLog
+def gate_version(
+    project: Project, name: str, version: str, *, actor: str | None = None
+) -> tuple[EvaluationReport, Blessing]:
+    """Re-evaluate a registered version on the project's current data, and gate it against
+    the current champion (itself judged on its bounds alone). Aliases do not move; the
+    decision is recorded in the audit log.
 
-    details = {"run_id": run_id, "dataset_hash": dataset_hash}
-    value = blessing.candidate_value
+    Raises:
+        ModelNotFoundError: no such version.
+        DataError: the current data cannot be read or fails validation.
+    """
+    cfg = project.config
+    registry = ModelRegistry(project.tracking_uri, project.registry_uri)
+    info = registry.get_version(name, version)
+    estimator = registry.load_estimator(f"models:/{name}/{version}")
+    dataset = ingest_and_validate(
+        cfg.data, task=cfg.task, root=project.root, store=DatasetStore(project.datasets_dir)
+    )
+    parts = split(dataset.frame, data=cfg.data, config=cfg.split, task=cfg.task, seed=cfg.seed)
+    history = pd.concat([parts.train, parts.valid, parts.test])
+    if cfg.task == "forecast":
+        from headway.training.forecast import refresh_history
+
+        estimator = refresh_history(estimator, history)
+    types = feature_types_of(estimator)
+    model = TrainedModel(
+        family=info.tags.get("headway.family", "unknown"),
+        params={},
+        metric=cfg.metric,
+        valid_score=float("nan"),
+        n_trials=0,
+        feature_columns=types.columns,
+        categorical_columns=types.categorical,
+        classes=tuple(estimator.classes_) if hasattr(estimator, "classes_") else None,
+        threshold=getattr(estimator, "threshold", None),
+        estimator=estimator,
+    )
+    evaluation, scores = evaluate(
+        model, parts.test, target=cfg.data.target, task=cfg.task, metric=cfg.metric,
+        seed=cfg.seed, config=cfg.evaluation,
+    )  # fmt: skip
+    blessing = gate(
+        evaluation,
+        scores,
+        candidate_threshold=model.threshold,
+        classes=model.classes,
+        registry=registry,
+        model_name=name,
+        test=parts.test,
+        task=cfg.task,
+        target=cfg.data.target,
+        config=cfg.gates,
+        seed=cfg.seed,
+        history=history,
+        exclude_version=version,
+    )
     with AuditLog.for_project(project) as audit:
-        audit.record("registered", model=ref.name, version=ref.version, details=details)
         audit.record(
             "blessed" if blessing.blessed else "not_blessed",
-            model=ref.name,
-            version=ref.version,
+            model=name,
+            version=version,
+            actor=actor,
             reason="; ".join(blessing.reasons),
             details={
-                **details,
-                "metric": blessing.metric,
-                "value": value if np.isfinite(value) else None,
+                "on_demand": True,
+                "dataset_hash": dataset.version.content_hash,
+                "failed_checks": [c["name"] for c in blessing.failed_checks],
             },
         )
-        if blessing.blessed:
-            audit.record(
-                "promoted",
-                model=ref.name,
-                version=ref.version,
-                reason=f"blessed: @{CHAMPION} moves automatically",
-                details={"alias": CHAMPION, "previous": blessing.champion_version},
-            )
+    return evaluation, blessing
+
+
+def _split_doc(parts: Split, cfg: ProjectConfig) -> dict[str, object]:
+    """The split's sizes, and with a timestamp the period each part covers."""
+    doc = parts.describe()
+    column = cfg.data.timestamp_column
+    if column is not None:
+
+        def span(frame: pd.DataFrame) -> list[str] | None:
+            stamps = pd.to_datetime(frame[column], errors="coerce", utc=True).dropna()
+            if stamps.empty:
+                return None
+            return [stamps.min().isoformat(), stamps.max().isoformat()]
+
+        every = pd.concat([parts.train, parts.valid, parts.test])
+        doc["period"] = span(every)
+        doc["test_period"] = span(parts.test)
+    return doc
+
+
+def _log_card(registry: ModelRegistry, audit: AuditLog, ref: ModelVersionRef) -> None:
+    """The version's model card (Markdown and HTML) as artifacts of its run."""
+    markdown, html = model_card(registry, audit, ref.name, ref.version)
+    mlflow.log_text(markdown, "model_card.md")
+    mlflow.log_text(html, "model_card.html")
+
+
+def model_card(
+    registry: ModelRegistry, audit: AuditLog, name: str, version: str
+) -> tuple[str, str]:
+    """The model card of ``name``/``version`` as it stands now (aliases, approvals and
+    decisions included), as (Markdown, HTML).
+
+    Raises:
+        ModelNotFoundError: no such version.
+    """
+    from headway.registry.cards import collect_card, render_model_card
+
+    events = [e.as_dict() for e in audit.events(model=name, version=version)]
+    return render_model_card(collect_card(registry, name, version, events=events))
+
+
+def _register_summary(ref: ModelVersionRef) -> str:
+    if CHAMPION in ref.aliases:
+        return f"{ref.name} v{ref.version} -> @{CHAMPION}"
+    if CHALLENGER in ref.aliases:
+        return (
+            f"{ref.name} v{ref.version} -> @{CHALLENGER}, approval pending: headway approve "
+            f"{ref.name}/{ref.version} --by NAME --reason TEXT (or headway reject)"
+        )
+    return f"{ref.name} v{ref.version} (no alias; @{CHAMPION} unchanged)"
 
 
 def _check_evaluation_columns(cfg: ProjectConfig, frame: pd.DataFrame) -> None:
@@ -360,6 +420,18 @@ def _check_evaluation_columns(cfg: ProjectConfig, frame: pd.DataFrame) -> None:
 
     check_sensitive_columns(frame.columns, cfg.evaluation.sensitive_columns)
     slice_columns(frame, [], list(cfg.evaluation.slice_columns))
+    for key, columns in (
+        ("evaluation.invariant_columns", list(cfg.evaluation.invariant_columns)),
+        ("evaluation.monotonic", list(cfg.evaluation.monotonic)),
+    ):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            known = ", ".join(map(str, frame.columns))
+            raise ConfigError(f"{key}: {missing} not in the data; columns are {known}")
+    numeric = frame.select_dtypes("number").columns
+    wrong = [c for c in cfg.evaluation.monotonic if c not in numeric]
+    if wrong:
+        raise ConfigError(f"evaluation.monotonic: {wrong} are not numeric columns")
 
 
 def _log_evaluation(
@@ -460,6 +532,7 @@ def _register(
             "threshold": model.threshold,
             "feature_columns": list(model.feature_columns),
             "categorical_columns": list(model.categorical_columns),
+            "top_features": list(evaluation.importance)[:10] or None,
             **{f"metric.{k}": round(v, 6) for k, v in evaluation.metrics.items()},
         }
     )
@@ -470,9 +543,6 @@ def _register(
         input_example=_json_safe(example),
         tags=tags,
     )
-    if blessing.blessed:
-        registry.set_alias(cfg.model_name, CHAMPION, ref.version)
-        ref = ModelVersionRef(ref.name, ref.version, ref.run_id, aliases=(CHAMPION,))
     return ref
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "EvaluationConfig",
     "ForecastConfig",
     "GateConfig",
+    "GovernanceConfig",
     "MlflowConfig",
     "Project",
     "ProjectConfig",
@@ -328,6 +329,18 @@ class EvaluationConfig(_Strict):
         default=True,
         description="SHAP global importance of each input column (needs headway[explain]).",
     )
+    behaviour: bool = Field(
+        default=True,
+        description="Behavioural checks: determinism, invariance, monotonicity, edge rows.",
+    )
+    invariant_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns whose values must not change a prediction (permuted to check).",
+    )
+    monotonic: dict[str, Literal["increasing", "decreasing"]] = Field(
+        default_factory=dict,
+        description="Numeric columns whose rise must raise (or lower) the score.",
+    )
     bootstrap: int = Field(
         default=200, ge=0, le=10_000, description="Bootstrap resamples for the intervals."
     )
@@ -347,6 +360,33 @@ class GateConfig(_Strict):
         ge=0,
         description="How much the candidate must beat the champion on the primary metric.",
     )
+    min_relative_improvement: float = Field(
+        default=0.0,
+        ge=0,
+        description="The same, as a fraction of the champion's value (0.01 = 1%).",
+    )
+    paired_bootstrap: int = Field(
+        default=500,
+        ge=0,
+        le=10_000,
+        description="Resamples of the paired bootstrap that decides whether a change "
+        "against the champion is beyond noise; 0 compares the point values.",
+    )
+    max_demographic_parity_difference: float | None = Field(
+        default=None, ge=0, le=1, description="Bound for every evaluation.sensitive_columns."
+    )
+    max_equalized_odds_difference: float | None = Field(
+        default=None, ge=0, le=1, description="Bound for every evaluation.sensitive_columns."
+    )
+    max_latency_ms: float | None = Field(
+        default=None, gt=0, description="Bound on the p95 time of a one-row prediction."
+    )
+    max_model_size_mb: float | None = Field(
+        default=None, gt=0, description="Bound on the serialized model's size."
+    )
+    behaviour: bool = Field(
+        default=True, description="Every behavioural check of the evaluation must pass."
+    )
 
     @field_validator("min_metrics", "max_metrics")
     @classmethod
@@ -355,6 +395,16 @@ class GateConfig(_Strict):
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; choose from {sorted(HIGHER_IS_BETTER)}")
         return value
+
+
+class GovernanceConfig(_Strict):
+    """Who moves the ``champion`` alias."""
+
+    promotion: Literal["auto", "manual"] = Field(
+        default="auto",
+        description="auto: a blessed candidate becomes champion; manual: it becomes "
+        "challenger with approval pending, until 'headway approve' or 'headway reject'.",
+    )
 
 
 class MlflowConfig(_Strict):
@@ -387,6 +437,13 @@ class ProjectConfig(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     task: Task
+    description: str | None = Field(
+        default=None,
+        description="Intended use of the model, for its model card: who uses it, for what.",
+    )
+    limitations: list[str] = Field(
+        default_factory=list, description="Known limitations, listed on the model card."
+    )
     data: DataConfig
     seed: int = Field(default=42, ge=0, le=2**32 - 1)
     split: SplitConfig = Field(default_factory=SplitConfig)
@@ -394,6 +451,7 @@ class ProjectConfig(_Strict):
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     gates: GateConfig = Field(default_factory=GateConfig)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     control_plane: ControlPlaneConfig = Field(default_factory=ControlPlaneConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
 
 from headway.cli._common import err_console
 from headway.cli.data import data_app, lineage, reproduce_command, validate
-from headway.cli.governance import audit
+from headway.cli.governance import (
+    approve,
+    archive,
+    audit,
+    card,
+    gate,
+    promote,
+    reject,
+    rollback,
+)
 from headway.cli.project import init, run, status
 from headway.cli.quickstart import quickstart
 from headway.cli.runs import compare, runs
@@ -36,7 +46,14 @@ app.command()(lineage)
 app.command("reproduce")(reproduce_command)
 app.command()(runs)
 app.command()(compare)
+app.command()(gate)
+app.command()(approve)
+app.command()(reject)
+app.command()(promote)
+app.command()(rollback)
+app.command()(archive)
 app.command()(audit)
+app.command()(card)
 app.add_typer(data_app, name="data")
 
 
@@ -51,6 +68,8 @@ def _quiet_libraries(level: str) -> None:
 
 def main() -> None:
     """Entry point: user errors become one red line on stderr and exit code 1."""
+    # MLflow draws a progress bar per downloaded artifact; headway shows its own progress.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     _quiet_libraries(load_settings().log_level.upper())
     try:
         app()

@@ -29,6 +29,20 @@ ProjectOption = Annotated[
 ]
 
 
+def parse_version(text: str) -> tuple[str, str]:
+    """``NAME/VERSION`` -> (name, version).
+
+    Raises:
+        ModelNotFoundError: not of that form.
+    """
+    name, _, version = text.partition("/")
+    if not name or not version.isdigit():
+        from headway.exceptions import ModelNotFoundError
+
+        raise ModelNotFoundError(f"{text!r}: give NAME/VERSION, e.g. churn/3")
+    return name, version
+
+
 class RichObserver:
     """Renders pipeline events: a spinner per stage, a bar for the trials, a line per stage."""
 

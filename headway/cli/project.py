@@ -15,7 +15,7 @@ from headway.cli._common import ProjectOption, RichObserver, console
 from headway.datasets import EXAMPLES, write_example
 from headway.pipeline import run_pipeline
 from headway.project import Project
-from headway.registry import CHAMPION, ModelRegistry
+from headway.registry import ModelRegistry
 
 
 def init(
@@ -40,7 +40,7 @@ def print_result(result: PipelineResult) -> None:
     verdict = (
         "[green]blessed[/green]" if result.blessing.blessed else "[yellow]not blessed[/yellow]"
     )
-    alias = f" -> @{CHAMPION}" if CHAMPION in result.version.aliases else ""
+    alias = "".join(f" -> @{a}" for a in result.version.aliases)
     console.print(
         f"\n[bold]{result.version.name} v{result.version.version}[/bold]{alias} ({verdict}) "
         f"in {result.duration_seconds:.1f}s; run {result.run_id}"

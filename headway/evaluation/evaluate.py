@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from headway.evaluation.slices import evaluate_slices, slice_columns
 from headway.project import HIGHER_IS_BETTER, NUMERIC_TASKS, EvaluationConfig
 from headway.training.preprocess import feature_frame
 
-__all__ = ["evaluate", "evaluation_figures"]
+__all__ = ["evaluate", "evaluation_figures", "latency_p95_ms", "model_size_mb"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,26 @@ def evaluate(
             except ValueError as exc:  # a model shap cannot take apart
                 notes.append(f"SHAP importance skipped: {exc}")
 
+    behaviour: list[dict[str, Any]] = []
+    if config.behaviour:
+        from headway.evaluation.behaviour import behaviour_checks
+
+        behaviour = [
+            dataclasses.asdict(check)
+            for check in behaviour_checks(
+                model,
+                test,
+                task=task,
+                invariant_columns=list(config.invariant_columns),
+                monotonic=dict(config.monotonic),
+                seed=seed,
+            )
+        ]
+
     report = EvaluationReport(
+        behaviour=tuple(behaviour),
+        latency_p95_ms=latency_p95_ms(model.estimator, rows, task),
+        size_mb=model_size_mb(model.estimator),
         metric=metric,
         higher_is_better=HIGHER_IS_BETTER[metric],
         metrics=values,
@@ -147,6 +167,28 @@ def evaluate(
         notes=tuple(notes),
     )
     return report, scores
+
+
+def latency_p95_ms(estimator: Any, rows: pd.DataFrame, task: str, n: int = 100) -> float | None:
+    """p95 of the time one row takes through the model (after one warm-up call), in ms:
+    the model's share of a serving request, without HTTP and parsing."""
+    sample = rows.head(n + 1)
+    if len(sample) < 2:
+        return None
+    predict = estimator.predict if task in NUMERIC_TASKS else estimator.predict_proba
+    times = []
+    for i in range(len(sample)):
+        started = time.perf_counter()
+        predict(sample.iloc[[i]])
+        times.append(time.perf_counter() - started)
+    return float(np.percentile(times[1:], 95) * 1000)
+
+
+def model_size_mb(estimator: Any) -> float:
+    """Size of the model as registered (skops serialization), in MB."""
+    import skops.io
+
+    return len(skops.io.dumps(estimator)) / 1e6
 
 
 def evaluation_figures(

@@ -1,0 +1,271 @@
+"""Governance: who moves the aliases, under which rules, and the record of it.
+
+State lives where MLflow keeps it (aliases and version tags); every decision also lands in
+the project's audit log. A refused action raises :class:`GovernanceError` before anything
+is changed.
+
+- ``auto`` promotion: a blessed candidate becomes ``champion``.
+- ``manual`` promotion: a blessed candidate becomes ``challenger`` with approval
+  ``pending``; :meth:`Governor.approve` makes it champion, :meth:`Governor.reject` drops it.
+- :meth:`Governor.promote` moves ``champion`` to any version; an unblessed one only with
+  ``force`` and a reason (recorded as ``forced``).
+- :meth:`Governor.rollback` moves ``champion`` back to the version it replaced.
+- :meth:`Governor.archive` retires a version that is not the champion.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from headway.artifacts import Blessing, ModelVersionRef
+from headway.automation import AuditLog, default_actor
+from headway.exceptions import GovernanceError
+from headway.registry.mlflow_registry import (
+    CHALLENGER,
+    CHAMPION,
+    TAG_PREFIX,
+    ModelRegistry,
+    ModelVersionInfo,
+)
+
+__all__ = ["APPROVAL_STATES", "Governor"]
+
+APPROVAL_STATES = ("pending", "approved", "rejected")
+_APPROVAL = f"{TAG_PREFIX}approval"
+_PREVIOUS = f"{TAG_PREFIX}previous_champion"
+_ARCHIVED = f"{TAG_PREFIX}archived"
+
+
+def approval_of(info: ModelVersionInfo) -> str | None:
+    """``pending``, ``approved``, ``rejected``, or ``None`` (never asked)."""
+    return info.tags.get(_APPROVAL)
+
+
+class Governor:
+    """Governance actions on one registered model.
+
+    Args:
+        registry: the MLflow registry.
+        audit: the project's audit log.
+        name: the registered model.
+    """
+
+    def __init__(self, registry: ModelRegistry, audit: AuditLog, name: str) -> None:
+        self.registry = registry
+        self.audit = audit
+        self.name = name
+
+    # -- after a run ------------------------------------------------------------------
+
+    def after_gate(
+        self,
+        ref: ModelVersionRef,
+        blessing: Blessing,
+        *,
+        promotion: str,
+        details: dict[str, Any],
+        actor: str | None = None,
+    ) -> ModelVersionRef:
+        """Record a new version and its gate decision, and apply the promotion policy."""
+        actor = actor or default_actor()
+        value = blessing.candidate_value
+        self.audit.record(
+            "registered", model=self.name, version=ref.version, actor=actor, details=details
+        )
+        self.audit.record(
+            "blessed" if blessing.blessed else "not_blessed",
+            model=self.name,
+            version=ref.version,
+            actor=actor,
+            reason="; ".join(blessing.reasons),
+            details={
+                **details,
+                "metric": blessing.metric,
+                "value": value if value == value and abs(value) != float("inf") else None,
+                "failed_checks": [c["name"] for c in blessing.failed_checks],
+            },
+        )
+        if not blessing.blessed:
+            return ref
+        if promotion == "manual":
+            self._tag(ref.version, {_APPROVAL: "pending"})
+            self.registry.set_alias(self.name, CHALLENGER, ref.version)
+            return ModelVersionRef(ref.name, ref.version, ref.run_id, aliases=(CHALLENGER,))
+        self._promote(ref.version, actor=actor, reason=f"blessed: @{CHAMPION} moves automatically")
+        return ModelVersionRef(ref.name, ref.version, ref.run_id, aliases=(CHAMPION,))
+
+    # -- decisions by people ----------------------------------------------------------
+
+    def approve(self, version: str, *, actor: str, reason: str) -> ModelVersionInfo:
+        """Approve a version and make it champion.
+
+        Raises:
+            ModelNotFoundError: no such version.
+            GovernanceError: it is rejected, archived, or not blessed (promote it with
+                ``force`` instead), or already approved.
+        """
+        info = self.registry.get_version(self.name, version)
+        state = approval_of(info)
+        if state == "rejected":
+            raise GovernanceError(
+                f"{self.name}/{version} was rejected ({info.tags.get(f'{_APPROVAL}_reason')}); "
+                "a rejected version cannot be approved. Train a new candidate."
+            )
+        if state == "approved":
+            raise GovernanceError(f"{self.name}/{version} is already approved")
+        self._refuse_archived(info)
+        if not info.blessed:
+            raise GovernanceError(
+                f"{self.name}/{version} is not blessed (see 'headway card "
+                f"{self.name}/{version}'); to promote it anyway: headway promote "
+                f"{self.name}/{version} --force --reason TEXT"
+            )
+        self._tag(version, self._approval_tags("approved", actor, reason))
+        self.audit.record("approved", model=self.name, version=version, actor=actor, reason=reason)
+        if CHAMPION not in info.aliases:  # promoted by hand before: approval on record only
+            self._promote(version, actor=actor, reason=f"approved: {reason}")
+        return self.registry.get_version(self.name, version)
+
+    def reject(self, version: str, *, actor: str, reason: str) -> ModelVersionInfo:
+        """Reject a version: it loses ``challenger`` and can no longer be approved.
+
+        Raises:
+            ModelNotFoundError: no such version.
+            GovernanceError: it is already rejected, or it is the champion (roll back or
+                promote another version first).
+        """
+        info = self.registry.get_version(self.name, version)
+        if approval_of(info) == "rejected":
+            raise GovernanceError(f"{self.name}/{version} is already rejected")
+        if CHAMPION in info.aliases:
+            raise GovernanceError(
+                f"{self.name}/{version} is the champion; roll back ('headway rollback "
+                f"{self.name}') or promote another version before rejecting it"
+            )
+        self._tag(version, self._approval_tags("rejected", actor, reason))
+        if CHALLENGER in info.aliases:
+            self.registry.client.delete_registered_model_alias(self.name, CHALLENGER)
+        self.audit.record("rejected", model=self.name, version=version, actor=actor, reason=reason)
+        return self.registry.get_version(self.name, version)
+
+    def promote(
+        self, version: str, *, actor: str, reason: str, force: bool = False
+    ) -> ModelVersionInfo:
+        """Make ``version`` the champion.
+
+        Raises:
+            ModelNotFoundError: no such version.
+            GovernanceError: it is not blessed and ``force`` is not set (or no reason was
+                given for forcing), it is rejected or archived, or already champion.
+        """
+        info = self.registry.get_version(self.name, version)
+        if CHAMPION in info.aliases:
+            raise GovernanceError(f"{self.name}/{version} is already the champion")
+        self._refuse_archived(info)
+        if approval_of(info) == "rejected":
+            raise GovernanceError(f"{self.name}/{version} was rejected; it cannot be promoted")
+        if not info.blessed:
+            if not force:
+                raise GovernanceError(
+                    f"{self.name}/{version} is not blessed; promoting it needs --force and "
+                    "--reason TEXT (the override is recorded)"
+                )
+            if not reason.strip():
+                raise GovernanceError(
+                    "--force needs --reason TEXT: say why the gates are overruled"
+                )
+            self.audit.record(
+                "forced", model=self.name, version=version, actor=actor, reason=reason
+            )
+        self._promote(version, actor=actor, reason=reason or "promoted by hand")
+        return self.registry.get_version(self.name, version)
+
+    def rollback(self, *, actor: str, reason: str) -> tuple[str, str]:
+        """Move ``champion`` back to the version the current one replaced.
+
+        Returns:
+            (the version rolled back from, the version now champion).
+
+        Raises:
+            GovernanceError: no champion, or no previous champion to go back to (or it was
+                archived).
+        """
+        current = self.registry.version_by_alias(self.name, CHAMPION)
+        if current is None:
+            raise GovernanceError(f"{self.name} has no champion to roll back")
+        previous = current.tags.get(_PREVIOUS)
+        if not previous:
+            raise GovernanceError(
+                f"{self.name}@{CHAMPION} (v{current.version}) has no previous champion to "
+                "roll back to"
+            )
+        target = self.registry.get_version(self.name, previous)
+        self._refuse_archived(target)
+        self.registry.set_alias(self.name, CHAMPION, previous)
+        self._tag(current.version, {f"{TAG_PREFIX}rolled_back": "true"})
+        self.audit.record(
+            "rolled_back",
+            model=self.name,
+            version=previous,
+            actor=actor,
+            reason=reason,
+            details={"from": current.version, "to": previous},
+        )
+        return current.version, previous
+
+    def archive(self, version: str, *, actor: str, reason: str) -> ModelVersionInfo:
+        """Retire a version: it loses its aliases and cannot be promoted again.
+
+        Raises:
+            GovernanceError: it is the champion, or already archived.
+        """
+        info = self.registry.get_version(self.name, version)
+        if CHAMPION in info.aliases:
+            raise GovernanceError(
+                f"{self.name}/{version} is the champion; roll back or promote another "
+                "version before archiving it"
+            )
+        self._refuse_archived(info)
+        for alias in info.aliases:
+            self.registry.client.delete_registered_model_alias(self.name, alias)
+        self._tag(version, {_ARCHIVED: "true"})
+        self.audit.record("archived", model=self.name, version=version, actor=actor, reason=reason)
+        return self.registry.get_version(self.name, version)
+
+    # -- internals --------------------------------------------------------------------
+
+    def _promote(self, version: str, *, actor: str, reason: str) -> None:
+        current = self.registry.version_by_alias(self.name, CHAMPION)
+        previous = current.version if current is not None else None
+        if previous is not None and previous != version:
+            self._tag(version, {_PREVIOUS: previous})
+        self.registry.set_alias(self.name, CHAMPION, version)
+        challenger = self.registry.version_by_alias(self.name, CHALLENGER)
+        if challenger is not None and challenger.version == version:
+            self.registry.client.delete_registered_model_alias(self.name, CHALLENGER)
+        self.audit.record(
+            "promoted",
+            model=self.name,
+            version=version,
+            actor=actor,
+            reason=reason,
+            details={"alias": CHAMPION, "previous": previous},
+        )
+
+    def _tag(self, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.registry.client.set_model_version_tag(self.name, version, key, value)
+
+    def _refuse_archived(self, info: ModelVersionInfo) -> None:
+        if info.tags.get(_ARCHIVED) == "true":
+            raise GovernanceError(f"{self.name}/{info.version} is archived")
+
+    @staticmethod
+    def _approval_tags(state: str, actor: str, reason: str) -> dict[str, str]:
+        return {
+            _APPROVAL: state,
+            f"{_APPROVAL}_by": actor,
+            f"{_APPROVAL}_reason": reason,
+            f"{_APPROVAL}_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
