@@ -164,3 +164,25 @@ def test_training_schema_is_enforced(server: str, rows: pd.DataFrame) -> None:
     assert response.json()["warnings"] == [{"column": "plan", "check": "categories", "rows": [3]}]
     text = httpx.get(f"{server}/metrics").text
     assert 'headway_schema_violations_total{check="categories",column="plan"} 1.0' in text
+
+
+def test_explanations_on_request(server: str, rows: pd.DataFrame, trained: Trained) -> None:
+    _, result = trained
+    recs = records(rows.head(3))
+    plain = httpx.post(f"{server}/invocations", json={"dataframe_records": recs}).json()
+    assert "explanations" not in plain
+    response = httpx.post(f"{server}/invocations?explain=3", json={"dataframe_records": recs})
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    assert doc["predictions"] == plain["predictions"]
+    explanations = doc["explanations"]
+    assert len(explanations) == 3
+    features = set(result.model.feature_columns)
+    for row in explanations:
+        assert len(row) == 3 and set(row) <= features
+        sizes = [abs(v) for v in row.values()]
+        assert sizes == sorted(sizes, reverse=True)  # largest contributions first
+    default = httpx.post(f"{server}/invocations?explain=true", json={"dataframe_records": recs})
+    assert all(len(row) == 5 for row in default.json()["explanations"])
+    bad = httpx.post(f"{server}/invocations?explain=lots", json={"dataframe_records": recs})
+    assert bad.status_code == 400 and "explain='lots'" in bad.json()["message"]

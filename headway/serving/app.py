@@ -63,6 +63,19 @@ def _error(exc: HeadwayError) -> Response:
     raise AssertionError("unreachable: HeadwayError is in the table")
 
 
+def _explain_param(value: str | None) -> int:
+    """``?explain=true`` (5 columns per row), ``?explain=N`` (N columns), or nothing."""
+    if value is None or value.lower() in ("", "false", "0", "no"):
+        return 0
+    if value.lower() in ("true", "yes"):
+        return 5
+    if value.isdigit() and 0 < int(value) <= 1000:
+        return int(value)
+    raise InvalidRequestError(
+        f"explain={value!r}: use explain=true, or explain=N for the N largest contributions"
+    )
+
+
 def create_app(settings: ServingSettings, *, model: ServedModel | None = None) -> FastAPI:
     """Build the app and load the model now, so that a bad URI fails before serving.
 
@@ -102,7 +115,8 @@ def create_app(settings: ServingSettings, *, model: ServedModel | None = None) -
                 raise InvalidRequestError("the request body is empty")
             frame = parse_request(body, request.headers.get("content-type"))
             current: ServedModel = app.state.model
-            result = await run_in_threadpool(current.predict, frame)
+            explain = _explain_param(request.query_params.get("explain"))
+            result = await run_in_threadpool(current.predict, frame, explain=explain)
             metrics.rows.labels(current.name or "", current.version or "").inc(len(frame))
             for warning in result.get("warnings", ()):
                 metrics.schema_violations.labels(warning["column"], warning["check"]).inc()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ class ServedModel:
     estimator: Any
     types: FeatureTypes
     schema: DataSchema | None = None
+    _explainer: Any = field(default=None, repr=False)
+    _explainer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, uri: str, registry: ModelRegistry) -> ServedModel:
@@ -132,18 +135,41 @@ class ServedModel:
                 warnings.append({"column": name, "check": "categories", "rows": rows[:5].tolist()})
         return frame, warnings
 
-    def predict(self, frame: pd.DataFrame) -> dict[str, Any]:
+    def predict(self, frame: pd.DataFrame, *, explain: int = 0) -> dict[str, Any]:
         """Predictions for a request frame: labels or values, class probabilities, and the
-        schema warnings of the request (if any)."""
+        schema warnings of the request (if any); with ``explain`` > 0, also the SHAP
+        contributions of that many input columns per row (largest first, signed, for the
+        model's raw output: log-odds for boosting, probability for forests)."""
         features = self.prepare(frame)
         features, warnings = self.enforce_schema(features)
         try:
             result = self._predict(features)
+            if explain:
+                result["explanations"] = self.explainer().explain(features, top=explain)
         except DataError as exc:  # the request's values (e.g. a forecast date that is not one)
             raise InvalidRequestError(str(exc)) from exc
         if warnings:
             result["warnings"] = warnings
         return result
+
+    def explainer(self) -> Any:
+        """The SHAP explainer of the model, built on first use.
+
+        Raises:
+            InvalidRequestError: shap is not installed on the server.
+        """
+        with self._explainer_lock:
+            if self._explainer is None:
+                from headway.evaluation.explain import Explainer
+                from headway.exceptions import ConfigError
+
+                try:
+                    self._explainer = Explainer(self.estimator)
+                except ConfigError as exc:
+                    raise InvalidRequestError(
+                        f"explanations are not available on this server: {exc}"
+                    ) from exc
+            return self._explainer
 
     def _predict(self, features: pd.DataFrame) -> dict[str, Any]:
         if not self.is_classifier:
