@@ -24,6 +24,22 @@ ByOption = Annotated[str | None, typer.Option("--by", help="Who decides (default
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
+ReasonOption = Annotated[str | None, typer.Option(help="Why (kept in the audit log).")]
+
+
+def _decide(
+    action: str, model: str, reason: str | None, by: str | None, project: Path, done: str
+) -> None:
+    """Run ``Governor.<action>`` (approve, reject, archive) on NAME/VERSION."""
+    name, version = parse_version(model)
+    governor, audit_log = _governor(project, name)
+    with audit_log:
+        getattr(governor, action)(
+            version, actor=by or default_actor(), reason=_reason(reason, action)
+        )
+    console.print(f"[green]✓[/] {name}/{version} {done}")
+
+
 def _reason(reason: str | None, action: str) -> str:
     if reason is None or not reason.strip():
         raise ConfigError(f"{action} needs --reason TEXT: the audit log keeps why")
@@ -67,30 +83,22 @@ def gate(
 
 def approve(
     model: VersionArgument,
-    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
+    reason: ReasonOption = None,
     by: ByOption = None,
     project: ProjectOption = Path("."),
 ) -> None:
     """Approve a blessed version waiting as challenger; it becomes champion."""
-    name, version = parse_version(model)
-    governor, audit_log = _governor(project, name)
-    with audit_log:
-        governor.approve(version, actor=by or default_actor(), reason=_reason(reason, "approve"))
-    console.print(f"[green]✓[/] {name}/{version} approved -> @{CHAMPION}")
+    _decide("approve", model, reason, by, project, f"approved -> @{CHAMPION}")
 
 
 def reject(
     model: VersionArgument,
-    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
+    reason: ReasonOption = None,
     by: ByOption = None,
     project: ProjectOption = Path("."),
 ) -> None:
     """Reject a version: it loses @challenger and cannot be approved later."""
-    name, version = parse_version(model)
-    governor, audit_log = _governor(project, name)
-    with audit_log:
-        governor.reject(version, actor=by or default_actor(), reason=_reason(reason, "reject"))
-    console.print(f"[green]✓[/] {name}/{version} rejected")
+    _decide("reject", model, reason, by, project, "rejected")
 
 
 def promote(
@@ -114,7 +122,7 @@ def promote(
 
 def rollback(
     name: Annotated[str, typer.Argument(help="Registered model name, e.g. churn.")],
-    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
+    reason: ReasonOption = None,
     by: ByOption = None,
     project: ProjectOption = Path("."),
 ) -> None:
@@ -129,16 +137,12 @@ def rollback(
 
 def archive(
     model: VersionArgument,
-    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
+    reason: ReasonOption = None,
     by: ByOption = None,
     project: ProjectOption = Path("."),
 ) -> None:
     """Retire a version that is not the champion: it loses its aliases for good."""
-    name, version = parse_version(model)
-    governor, audit_log = _governor(project, name)
-    with audit_log:
-        governor.archive(version, actor=by or default_actor(), reason=_reason(reason, "archive"))
-    console.print(f"[green]✓[/] {name}/{version} archived")
+    _decide("archive", model, reason, by, project, "archived")
 
 
 def card(
