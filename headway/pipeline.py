@@ -529,6 +529,7 @@ def _register(
             "family": model.family,
             "primary_metric": cfg.metric,
             "blessed": blessing.blessed,
+            "gate_checks": {c["name"]: c["passed"] for c in blessing.checks},
             "threshold": model.threshold,
             "feature_columns": list(model.feature_columns),
             "categorical_columns": list(model.categorical_columns),

@@ -92,6 +92,8 @@ def test_weaker_candidate_is_not_blessed_and_overrides_are_recorded(
     assert any("champion v1" in r for r in weaker.blessing.reasons)
     assert registry.version_by_alias("credit", CHAMPION).version == "1"  # type: ignore[union-attr]
     assert _actions(project, "2") == ["registered", "not_blessed"]
+    checks = json.loads(registry.get_version("credit", "2").tags["headway.gate_checks"])
+    assert checks["champion"] is False and checks["min:roc_auc"] in (True, False)
 
     refused = _cli(root, "promote", "credit/2")
     assert refused.returncode == 1 and "--force" in refused.stderr
