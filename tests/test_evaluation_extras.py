@@ -333,3 +333,24 @@ def test_paired_delta_of_models_differing_by_noise_contains_zero() -> None:
     delta, low, high = paired_bootstrap_delta("roc_auc", y, noisy(), noisy(), classes=BINARY)
     assert low < 0 < high
     assert low < delta < high
+
+
+def test_a_small_slice_worse_by_noise_is_not_flagged() -> None:
+    rng = np.random.default_rng(4)
+    n = 2000
+    y = rng.integers(0, 2, n)
+    small = np.zeros(n, dtype=bool)
+    small[:40] = True  # 40 rows, somewhat noisier scores
+    logit = 2.0 * (y - 0.5) + rng.normal(0, np.where(small, 1.2, 1.0))
+    proba = 1 / (1 + np.exp(-logit))
+    scores = np.column_stack([1 - proba, proba])
+    frame = pd.DataFrame({"segment": np.where(small, "small", "large")})
+    kwargs = dict(columns=["segment"], metric="roc_auc", classes=np.array([0, 1]))
+    plain = evaluate_slices("binary", frame, y, scores, n_boot=0, **kwargs)  # type: ignore[arg-type]
+    tested = evaluate_slices("binary", frame, y, scores, **kwargs)  # type: ignore[arg-type]
+    small_plain = next(r for r in plain if r.value == "small")
+    small_tested = next(r for r in tested if r.value == "small")
+    assert small_plain.flagged  # worse than overall by more than 5%
+    assert not small_tested.flagged and "within noise" in str(small_tested.reason)
+    low, high = small_tested.interval  # type: ignore[misc]
+    assert low < small_tested.metrics["roc_auc"] < high

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from headway.evaluation.calibration import bootstrap_intervals
 from headway.evaluation.metrics import _TASK_METRICS, score
 from headway.exceptions import ConfigError
 from headway.project import HIGHER_IS_BETTER
@@ -34,8 +35,10 @@ class SliceResult:
 
     ``metrics`` is empty when the slice has too few rows; a metric that cannot be computed
     on the slice (one class only) is left out. ``flagged`` is true when the primary metric
-    is worse than overall by more than the tolerance, and ``reason`` then says by how much
-    (it also notes why a slice was not scored).
+    is worse than overall by more than the tolerance *and* the slice's 95% bootstrap
+    interval (``interval``) excludes the overall value, so that a small slice is not
+    flagged for noise; ``reason`` says by how much (it also notes why a slice was not
+    scored, or that a gap is within noise).
     """
 
     column: str
@@ -44,6 +47,7 @@ class SliceResult:
     metrics: dict[str, float]
     flagged: bool
     reason: str | None
+    interval: tuple[float, float] | None = None
 
 
 def _is_categorical(series: pd.Series) -> bool:
@@ -169,6 +173,8 @@ def evaluate_slices(
     min_rows: int = 30,
     tolerance: float = 0.05,
     max_categories: int = 12,
+    n_boot: int = 200,
+    seed: int = 0,
 ) -> list[SliceResult]:
     """Metrics of ``task`` per value of each of ``columns``, flagging the lagging slices.
 
@@ -176,7 +182,9 @@ def evaluate_slices(
     column (missing values as ``"(missing)"``, numeric columns binned as in
     :func:`slice_labels`) is a slice. Slices with fewer than ``min_rows`` rows are listed
     with their size but not scored. A slice is flagged when its ``metric`` is worse than
-    the overall value by more than ``tolerance``, relative to ``abs(overall)``.
+    the overall value by more than ``tolerance``, relative to ``abs(overall)``, and (with
+    ``n_boot`` > 0) the slice's 95% bootstrap interval of ``metric`` lies wholly on the worse
+    side of the overall value.
 
     Returns:
         One result per slice, grouped by column in the order of ``columns``, the worst
@@ -221,17 +229,30 @@ def evaluate_slices(
                 note = f"{metric} cannot be computed on this slice"
                 unscored.append(SliceResult(column, str(value), n, values, False, note))
                 continue
-            flagged, reason = False, None
+            flagged, reason, interval = False, None, None
             if overall is not None:
                 change = (values[metric] - overall) / max(abs(overall), 1e-12)
                 worse = -change if higher else change
                 if worse > tolerance:
-                    flagged = True
                     reason = (
                         f"{metric} {_format_metric(values[metric])} vs "
                         f"{_format_metric(overall)} overall ({change:+.1%})"
                     )
-            scored.append(SliceResult(column, str(value), n, values, flagged, reason))
+                    flagged = True
+                    if n_boot:
+                        interval = bootstrap_intervals(
+                            task, y_true[mask], scores[mask], [metric], classes=classes,
+                            threshold=threshold, seed=seed, n_boot=n_boot,
+                        )[metric]  # fmt: skip
+                        low, high = interval
+                        noise = high >= overall if higher else low <= overall
+                        if noise or not (math.isfinite(low) and math.isfinite(high)):
+                            flagged = False
+                            reason += (
+                                f", within noise (95% interval {_format_metric(low)} to "
+                                f"{_format_metric(high)})"
+                            )
+            scored.append(SliceResult(column, str(value), n, values, flagged, reason, interval))
         scored.sort(key=lambda r: (r.metrics[metric] if higher else -r.metrics[metric], r.value))
         unscored.sort(key=lambda r: (-r.n, r.value))
         results.extend(scored + unscored)
