@@ -32,11 +32,13 @@ from rich.table import Table
 from sklearn import datasets as skd
 from sklearn.model_selection import train_test_split
 
+from headway.config import TrainingConfig
 from headway.data.split import Split
 from headway.datasets import make_churn, make_demand
 from headway.evaluation.metrics import score
-from headway.project import HIGHER_IS_BETTER, TrainingConfig
-from headway.training import TrialRecord, feature_frame, train
+from headway.features import feature_frame
+from headway.tasks import HIGHER_IS_BETTER
+from headway.training import TrialRecord, train
 
 VENV = Path(__file__).parent / ".venv-flaml"
 FLAML_PACKAGES = ["flaml>=2.3", "xgboost-cpu", "lightgbm", "scikit-learn", "pandas", "pyarrow"]
@@ -77,7 +79,7 @@ def load(name: str) -> tuple[pd.DataFrame, str, str]:
         frame = make_churn(20_000, seed=0).drop(columns=["customer_id", "observed_at"])
         return frame.rename(columns={"churned": TARGET}), "binary", "roc_auc"
     if name == "demand":
-        from headway.training.forecast import ForecastFeatures
+        from headway.features.forecast import ForecastFeatures
 
         raw = make_demand(30_000, seed=0)
         features = ForecastFeatures(

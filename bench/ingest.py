@@ -69,8 +69,8 @@ def worker_floor(csv: Path, schema_path: Path) -> dict[str, float]:
 
 
 def worker_headway(root: Path) -> dict[str, float]:
+    from headway.config import DataConfig, SourceConfig
     from headway.data import DatasetStore, ingest_and_validate
-    from headway.project import DataConfig, SourceConfig
 
     data = DataConfig(
         source=SourceConfig(path="data.csv"),

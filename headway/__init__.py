@@ -15,6 +15,7 @@ from headway.artifacts import (
     TrainedModel,
     ValidationReport,
 )
+from headway.config import ProjectConfig, load_config
 from headway.exceptions import (
     ConfigError,
     DataError,
@@ -28,7 +29,7 @@ from headway.exceptions import (
     TrainingError,
 )
 from headway.pipeline import run_pipeline
-from headway.project import Project, ProjectConfig, load_config
+from headway.project import Project
 from headway.settings import Settings
 
 __all__ = [

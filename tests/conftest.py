@@ -1,65 +1,12 @@
-"""Shared fixtures: a small trained project (real MLflow store), the CLI, a live server."""
+"""Fixtures shared by every test package: a small project trained once per session (real MLflow
+store)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import httpx
 import pytest
-import yaml
 
 from headway import PipelineResult, Project, run_pipeline
-from headway.datasets import write_example
-
-SMALL_ROWS = 3000
-FAST_TRIALS = 4
-
-
-def make_project(directory: Path, *, rows: int = SMALL_ROWS, **overrides: object) -> Path:
-    """Write the churn example with a small table and a fast budget; ``overrides`` are
-    top-level sections merged into headway.yaml."""
-    write_example("churn", directory, n_rows=rows)
-    config_path = directory / "headway.yaml"
-    config = yaml.safe_load(config_path.read_text())
-    config["training"]["budget"] = {"trials": FAST_TRIALS, "timeout_seconds": 60}
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            config[key].update(value)
-        else:
-            config[key] = value
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return directory
-
-
-def run_cli(
-    *args: str, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the real ``headway`` entry point in a subprocess."""
-    exe = shutil.which("headway", path=str(Path(sys.executable).parent)) or shutil.which("headway")
-    assert exe, "the headway console script is not installed (pip install -e .)"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HEADWAY_", "MLFLOW_"))}
-    clean["COLUMNS"] = "200"  # keep Rich from wrapping messages that tests look for
-    return subprocess.run(
-        [exe, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**clean, **(env or {})},
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import make_project
 
 
 @pytest.fixture(scope="session")
@@ -68,38 +15,3 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, Pipeline
     root = make_project(tmp_path_factory.mktemp("trained") / "churn")
     project = Project.load(root)
     return project, run_pipeline(project)
-
-
-@pytest.fixture(scope="session")
-def server(trained: tuple[Project, PipelineResult]) -> Iterator[str]:
-    """``headway serve`` running as a real process on a free 127.0.0.1 port."""
-    project, _ = trained
-    port = free_port()
-    exe = shutil.which("headway", path=str(Path(sys.executable).parent)) or shutil.which("headway")
-    assert exe
-    proc = subprocess.Popen(
-        [exe, "serve", "--project", str(project.root), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"headway serve exited: {proc.stdout.read() if proc.stdout else ''}"
-                )
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("headway serve did not become ready in 60s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

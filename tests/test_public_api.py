@@ -13,7 +13,7 @@ PACKAGES = [
     "headway.training",
     "headway.evaluation",
     "headway.gates",
-    "headway.automation",
+    "headway.controlplane",
     "headway.registry",
     "headway.serving",
     "headway.exceptions",

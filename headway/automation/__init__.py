@@ -1,23 +1,3 @@
-"""Automation: the control plane around the loop, starting with the audit log of decisions."""
-
-from __future__ import annotations
-
-from headway.automation.audit import (
-    AUDIT_ACTIONS,
-    CONTROL_DB_FILENAME,
-    SCHEMA_VERSION,
-    AuditEvent,
-    AuditLog,
-    default_actor,
-    default_url,
-)
-
-__all__ = [
-    "AUDIT_ACTIONS",
-    "CONTROL_DB_FILENAME",
-    "SCHEMA_VERSION",
-    "AuditEvent",
-    "AuditLog",
-    "default_actor",
-    "default_url",
-]
+"""Automation: what acts on the loop by itself (retraining triggers, the rollout controller,
+sequential tests, delivery metrics). It sits above the stages and the pipeline, and records
+its decisions in the control plane (:mod:`headway.controlplane`)."""

@@ -229,7 +229,7 @@ def reproduce_command(
     as_json: JsonOption = False,
 ) -> None:
     """Retrain a registered version from its lineage; exit 1 unless predictions match."""
-    from headway.reproduce import reproduce
+    from headway.pipeline import reproduce
 
     loaded = Project.load(project)
     if "/" not in model:

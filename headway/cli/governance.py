@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from headway.artifacts import to_dict
-from headway.automation import AUDIT_ACTIONS, AuditLog, default_actor
 from headway.cli._common import ProjectOption, console, parse_version
+from headway.controlplane import AUDIT_ACTIONS, AuditLog, default_actor
 from headway.exceptions import ConfigError
 from headway.project import Project
 from headway.registry import CHAMPION, ModelRegistry
@@ -158,7 +158,7 @@ def card(
     """The model card of a version as it stands now: intended use, data, training,
     evaluation with intervals and slices, fairness, top features, gates, approvals,
     limitations and lineage."""
-    from headway.pipeline import model_card
+    from headway.registry.cards import model_card
 
     name, version = parse_version(model)
     loaded = Project.load(project)

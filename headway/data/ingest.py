@@ -16,12 +16,12 @@ from pathlib import Path
 import pandas as pd
 
 from headway.artifacts import DatasetVersion, ValidationReport
+from headway.config import DataConfig
 from headway.data.schema import DataSchema, infer_schema, load_schema, write_schema
 from headway.data.sources import frame_hash, locate, read_source
 from headway.data.validate import check_roles, raise_for_failures, validate
 from headway.data.versions import DatasetStore, PendingSnapshot
 from headway.exceptions import DataError
-from headway.project import DataConfig
 
 __all__ = ["Dataset", "ingest_and_validate", "validation_key"]
 

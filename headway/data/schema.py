@@ -21,8 +21,8 @@ from pandas.api.types import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from headway.config import DataConfig
 from headway.exceptions import ConfigError
-from headway.project import DataConfig
 
 __all__ = [
     "ChecksConfig",

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from headway.config import SourceConfig
 from headway.exceptions import DataError
-from headway.project import SourceConfig
 
 __all__ = ["SourceFiles", "frame_hash", "locate", "read_source"]
 

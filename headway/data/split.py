@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-from headway.project import NUMERIC_TASKS, DataConfig, SplitConfig
+from headway.config import DataConfig, SplitConfig
+from headway.tasks import NUMERIC_TASKS
 
 __all__ = ["Split", "split"]
 

@@ -10,8 +10,9 @@ from pandas.api.types import is_numeric_dtype
 from scipy.stats import rankdata
 
 from headway.artifacts import CheckResult
+from headway.config import DataConfig
 from headway.data.schema import DataSchema
-from headway.project import NUMERIC_TASKS, DataConfig
+from headway.tasks import NUMERIC_TASKS
 
 __all__ = ["fail", "passed", "table_checks"]
 

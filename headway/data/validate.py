@@ -18,10 +18,10 @@ import pandas as pd
 import pandera.pandas as pa
 
 from headway.artifacts import CheckResult, DatasetVersion, ValidationReport
+from headway.config import DataConfig
 from headway.data.schema import DataSchema
 from headway.data.table_checks import fail, passed, table_checks
 from headway.exceptions import DataError
-from headway.project import DataConfig
 
 __all__ = [
     "UNKNOWN_CATEGORY",

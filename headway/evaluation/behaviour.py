@@ -32,8 +32,8 @@ import pandas as pd
 from headway.artifacts import TrainedModel
 from headway.evaluation.metrics import predict_scores
 from headway.exceptions import ConfigError
-from headway.project import NUMERIC_TASKS, TASK_METRICS
-from headway.training.preprocess import feature_frame, model_pipeline
+from headway.features.contract import feature_frame, model_pipeline
+from headway.tasks import NUMERIC_TASKS, TASK_METRICS
 
 __all__ = ["UNSEEN_CATEGORY", "BehaviourCheck", "Direction", "behaviour_checks"]
 

@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 
 from headway.evaluation.metrics import _labels_from_scores, score
-from headway.project import HIGHER_IS_BETTER, NUMERIC_TASKS, TASK_METRICS
+from headway.tasks import HIGHER_IS_BETTER, NUMERIC_TASKS, TASK_METRICS
 
 __all__ = [
     "bootstrap_intervals",

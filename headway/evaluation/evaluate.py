@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from headway.artifacts import EvaluationReport, TrainedModel
+from headway.config import EvaluationConfig
 from headway.evaluation.calibration import (
     bootstrap_intervals,
     calibration_curve_data,
@@ -22,8 +23,8 @@ from headway.evaluation.calibration import (
 from headway.evaluation.cost import business_value, expected_value_curve
 from headway.evaluation.metrics import compute_metrics, predict_scores, score
 from headway.evaluation.slices import evaluate_slices, slice_columns
-from headway.project import HIGHER_IS_BETTER, NUMERIC_TASKS, EvaluationConfig
-from headway.training.preprocess import feature_frame
+from headway.features.contract import feature_frame
+from headway.tasks import HIGHER_IS_BETTER, NUMERIC_TASKS
 
 __all__ = ["evaluate", "evaluation_figures", "latency_p95_ms", "model_size_mb"]
 

@@ -42,7 +42,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from headway.exceptions import ConfigError
-from headway.training.preprocess import coerce_features, feature_types_of, model_pipeline
+from headway.features.contract import coerce_features, feature_types_of, model_pipeline
 
 __all__ = ["Explainer", "encoded_owners", "explain_rows", "global_importance", "importance_figure"]
 

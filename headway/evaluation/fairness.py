@@ -27,7 +27,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from headway.exceptions import ConfigError
-from headway.project import NUMERIC_TASKS
+from headway.tasks import NUMERIC_TASKS
 
 __all__ = ["MISSING_GROUP", "FairnessReport", "check_sensitive_columns", "fairness_report"]
 

@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from headway.artifacts import TrainedModel
-from headway.project import HIGHER_IS_BETTER, NUMERIC_TASKS, TASK_METRICS
+from headway.tasks import HIGHER_IS_BETTER, NUMERIC_TASKS, TASK_METRICS
 
 __all__ = ["bootstrap_interval", "compute_metrics", "predict_scores", "score"]
 

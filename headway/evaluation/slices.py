@@ -20,7 +20,7 @@ import pandas as pd
 from headway.evaluation.calibration import bootstrap_intervals
 from headway.evaluation.metrics import _TASK_METRICS, score
 from headway.exceptions import ConfigError
-from headway.project import HIGHER_IS_BETTER
+from headway.tasks import HIGHER_IS_BETTER
 
 __all__ = ["MISSING_LABEL", "SliceResult", "evaluate_slices", "slice_columns", "slice_labels"]
 

@@ -22,7 +22,8 @@ import math
 from typing import Any
 
 from headway.artifacts import Blessing, EvaluationReport
-from headway.project import HIGHER_IS_BETTER, GateConfig
+from headway.config import GateConfig
+from headway.tasks import HIGHER_IS_BETTER
 
 __all__ = ["TIE_TOLERANCE", "bless"]
 

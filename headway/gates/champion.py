@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from headway.artifacts import Blessing, EvaluationReport
+from headway.config import GateConfig
 from headway.evaluation.calibration import paired_bootstrap_delta
 from headway.evaluation.metrics import compute_metrics, predict_scores, score
+from headway.features.contract import coerce_features, feature_types_of
 from headway.gates.blessing import bless
-from headway.project import HIGHER_IS_BETTER, GateConfig
 from headway.registry import CHAMPION, ModelRegistry
-from headway.training.preprocess import coerce_features, feature_types_of
+from headway.tasks import HIGHER_IS_BETTER
 
 __all__ = ["ScoredVersion", "gate", "score_version"]
 
@@ -57,7 +58,7 @@ def score_version(
     ``history``: for a forecasting model, the table whose target history feeds its lags.
     """
     if task == "forecast" and history is not None:
-        from headway.training.forecast import refresh_history
+        from headway.features.forecast import refresh_history
 
         estimator = refresh_history(estimator, history)
     try:

@@ -26,9 +26,13 @@ import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["collect_card", "render_model_card"]
+if TYPE_CHECKING:
+    from headway.controlplane import AuditLog
+    from headway.registry.mlflow_registry import ModelRegistry
+
+__all__ = ["collect_card", "model_card", "render_model_card"]
 
 NOT_RECORDED = "not recorded"
 _DASH = "—"
@@ -1205,3 +1209,16 @@ def _run_text(registry: Any, run_id: str, path: str) -> str | None:
         except (MlflowException, OSError):
             return None
         return Path(local).read_text(encoding="utf-8")
+
+
+def model_card(
+    registry: ModelRegistry, audit: AuditLog, name: str, version: str
+) -> tuple[str, str]:
+    """The model card of ``name``/``version`` as it stands now (aliases, approvals and
+    decisions included), as (Markdown, HTML).
+
+    Raises:
+        ModelNotFoundError: no such version.
+    """
+    events = [e.as_dict() for e in audit.events(model=name, version=version)]
+    return render_model_card(collect_card(registry, name, version, events=events))

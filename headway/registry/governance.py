@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from headway.artifacts import Blessing, ModelVersionRef
-from headway.automation import AuditLog, default_actor
+from headway.controlplane import AuditLog, default_actor
 from headway.exceptions import GovernanceError
 from headway.registry.mlflow_registry import (
     CHALLENGER,

@@ -63,6 +63,8 @@ SKOPS_TRUSTED_TYPES = [
     # Models that need headway to load: XGBoost classifiers of labels other than 0..k-1,
     # and forecasting models (their first step builds lag and calendar features).
     "headway.training.estimators.XGBLabelClassifier",
+    "headway.features.forecast.ForecastFeatures",
+    # The same class as named by forecasting models registered with headway 0.1.
     "headway.training.forecast.ForecastFeatures",
 ]
 # Module -> the distributions that may provide it (the first installed one is pinned).

@@ -16,8 +16,8 @@ from mlflow.exceptions import MlflowException
 from headway.data.schema import DataSchema, load_schema
 from headway.data.validate import UNKNOWN_CATEGORY
 from headway.exceptions import DataError, InvalidRequestError, ServingError
+from headway.features.contract import FeatureTypes, coerce_features, feature_types_of
 from headway.registry import ModelRegistry
-from headway.training.preprocess import FeatureTypes, coerce_features, feature_types_of
 
 __all__ = ["ServedModel"]
 

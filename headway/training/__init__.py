@@ -1,20 +1,7 @@
-"""Training stage: preprocessing pipelines and the hyper-parameter search."""
+"""Training stage: the hyper-parameter search over model families, on local processes or Ray."""
 
 from __future__ import annotations
 
-from headway.training.preprocess import (
-    FeatureTypes,
-    coerce_features,
-    feature_frame,
-    infer_feature_types,
-)
 from headway.training.search import TrialRecord, train
 
-__all__ = [
-    "FeatureTypes",
-    "TrialRecord",
-    "coerce_features",
-    "feature_frame",
-    "infer_feature_types",
-    "train",
-]
+__all__ = ["TrialRecord", "train"]

@@ -46,10 +46,16 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 
 from headway.artifacts import TrainedModel
+from headway.config import TrainingConfig
 from headway.data.split import Split
 from headway.evaluation.metrics import score
 from headway.exceptions import TrainingError
-from headway.project import HIGHER_IS_BETTER, TrainingConfig
+from headway.features.contract import (
+    build_preprocessor,
+    coerce_features,
+    infer_feature_types,
+)
+from headway.tasks import HIGHER_IS_BETTER
 from headway.training.executors import (
     BaseExecutor,
     WorkerJob,
@@ -58,11 +64,6 @@ from headway.training.executors import (
     open_storage,
 )
 from headway.training.families import FAMILIES, Arrays, Fitted, ModelFamily, get_families
-from headway.training.preprocess import (
-    build_preprocessor,
-    coerce_features,
-    infer_feature_types,
-)
 
 __all__ = ["TrialRecord", "check_training", "resolve_families", "train"]
 

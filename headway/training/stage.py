@@ -3,7 +3,7 @@
 Shared by ``headway run`` and ``headway reproduce``, so that a reproduction fits exactly
 what the run fitted. For the ``forecast`` task the lag, rolling and calendar features are
 built from the whole ingested table (each row only sees values ``forecast.horizon`` periods
-old or older, see :mod:`headway.training.forecast`) and a regression search runs behind them.
+old or older, see :mod:`headway.features.forecast`) and a regression search runs behind them.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 
 from headway.artifacts import TrainedModel
+from headway.config import ProjectConfig
 from headway.data import feature_columns
 from headway.data.split import Split
-from headway.project import ProjectConfig
 from headway.training.search import TrialRecord, train
 
 __all__ = ["BEST_TRIAL_ARTIFACT", "forecast_features", "train_model"]
@@ -27,7 +27,7 @@ BEST_TRIAL_ARTIFACT = "search/best_trial.json"
 
 def forecast_features(config: ProjectConfig, history: pd.DataFrame) -> Any:
     """The fitted feature builder of a ``forecast`` project over ``history``."""
-    from headway.training.forecast import ForecastFeatures
+    from headway.features.forecast import ForecastFeatures
 
     assert config.data.timestamp_column is not None
     fc = config.forecast

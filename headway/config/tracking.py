@@ -1,0 +1,18 @@
+"""``mlflow``: where runs and models are tracked and registered."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from headway.config._base import Section
+
+__all__ = ["MlflowConfig"]
+
+
+class MlflowConfig(Section):
+    """Where runs and models are stored. ``None`` means the embedded store in ``.headway/``."""
+
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    experiment: str | None = Field(default=None, description="Defaults to the project name.")
+    model_name: str | None = Field(default=None, description="Defaults to the project name.")

@@ -1,0 +1,21 @@
+"""The pipeline: the stages composed. ``headway run`` (ingest -> validate -> train ->
+evaluate -> gate -> register -> promote), ``headway gate --candidate`` (re-gate a registered
+version on today's data) and ``headway reproduce`` (retrain a version from its lineage).
+
+Stage packages never import this one; it sits above them and below automation and the CLI.
+"""
+
+from __future__ import annotations
+
+from headway.pipeline.regate import gate_version
+from headway.pipeline.reproduce import ReproductionReport, reproduce
+from headway.pipeline.run import NullObserver, PipelineObserver, run_pipeline
+
+__all__ = [
+    "NullObserver",
+    "PipelineObserver",
+    "ReproductionReport",
+    "gate_version",
+    "reproduce",
+    "run_pipeline",
+]

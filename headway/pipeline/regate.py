@@ -1,0 +1,88 @@
+"""``headway gate --candidate``: re-evaluate a registered version on today's data and gate it."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from headway.artifacts import Blessing, EvaluationReport, TrainedModel
+from headway.controlplane import AuditLog
+from headway.data import DatasetStore, ingest_and_validate, split
+from headway.evaluation import evaluate
+from headway.features import feature_types_of
+from headway.gates import gate
+from headway.project import Project
+from headway.registry import ModelRegistry
+
+__all__ = ["gate_version"]
+
+
+def gate_version(
+    project: Project, name: str, version: str, *, actor: str | None = None
+) -> tuple[EvaluationReport, Blessing]:
+    """Re-evaluate a registered version on the project's current data, and gate it against
+    the current champion (itself judged on its bounds alone). Aliases do not move; the
+    decision is recorded in the audit log.
+
+    Raises:
+        ModelNotFoundError: no such version.
+        DataError: the current data cannot be read or fails validation.
+    """
+    cfg = project.config
+    registry = ModelRegistry(project.tracking_uri, project.registry_uri)
+    info = registry.get_version(name, version)
+    estimator = registry.load_estimator(f"models:/{name}/{version}")
+    dataset = ingest_and_validate(
+        cfg.data, task=cfg.task, root=project.root, store=DatasetStore(project.datasets_dir)
+    )
+    parts = split(dataset.frame, data=cfg.data, config=cfg.split, task=cfg.task, seed=cfg.seed)
+    history = pd.concat([parts.train, parts.valid, parts.test])
+    if cfg.task == "forecast":
+        from headway.features.forecast import refresh_history
+
+        estimator = refresh_history(estimator, history)
+    types = feature_types_of(estimator)
+    model = TrainedModel(
+        family=info.tags.get("headway.family", "unknown"),
+        params={},
+        metric=cfg.metric,
+        valid_score=float("nan"),
+        n_trials=0,
+        feature_columns=types.columns,
+        categorical_columns=types.categorical,
+        classes=tuple(estimator.classes_) if hasattr(estimator, "classes_") else None,
+        threshold=getattr(estimator, "threshold", None),
+        estimator=estimator,
+    )
+    evaluation, scores = evaluate(
+        model, parts.test, target=cfg.data.target, task=cfg.task, metric=cfg.metric,
+        seed=cfg.seed, config=cfg.evaluation,
+    )  # fmt: skip
+    blessing = gate(
+        evaluation,
+        scores,
+        candidate_threshold=model.threshold,
+        classes=model.classes,
+        registry=registry,
+        model_name=name,
+        test=parts.test,
+        task=cfg.task,
+        target=cfg.data.target,
+        config=cfg.gates,
+        seed=cfg.seed,
+        history=history,
+        exclude_version=version,
+    )
+    with AuditLog.for_project(project) as audit:
+        audit.record(
+            "blessed" if blessing.blessed else "not_blessed",
+            model=name,
+            version=version,
+            actor=actor,
+            reason="; ".join(blessing.reasons),
+            details={
+                "on_demand": True,
+                "dataset_hash": dataset.version.content_hash,
+                "failed_checks": [c["name"] for c in blessing.failed_checks],
+            },
+        )
+    return evaluation, blessing
