@@ -12,7 +12,7 @@ from rich.table import Table
 
 from headway.cli._common import ProjectOption, console
 from headway.project import Project
-from headway.registry import ModelRegistry
+from headway.registry import ModelRegistry, layout
 from headway.registry.runs import get_run, list_runs
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -75,8 +75,8 @@ def runs(
             run.params.get("best.family", "-"),
             f"{valid:.4f}" if valid is not None else "-",
             f"{test:.4f}" if test is not None else "-",
-            run.tags.get("headway.blessed", "-"),
-            run.tags.get("headway.dataset_hash", "-")[:12],
+            run.tags.get(layout.BLESSED.name, "-"),
+            run.tags.get(layout.DATASET_HASH.name, "-")[:12],
         )
         if trials:
             for child in sorted(children.get(run.run_id, []), key=lambda c: c.start_time_ms):

@@ -11,7 +11,7 @@ from headway.evaluation import evaluate
 from headway.features import feature_types_of
 from headway.gates import gate
 from headway.project import Project
-from headway.registry import ModelRegistry
+from headway.registry import ModelRegistry, layout
 
 __all__ = ["gate_version"]
 
@@ -42,7 +42,7 @@ def gate_version(
         estimator = refresh_history(estimator, history)
     types = feature_types_of(estimator)
     model = TrainedModel(
-        family=info.tags.get("headway.family", "unknown"),
+        family=info.tags.get(layout.FAMILY.name, "unknown"),
         params={},
         metric=cfg.metric,
         valid_score=float("nan"),

@@ -22,9 +22,9 @@ from headway.data import DatasetStore, split
 from headway.evaluation.metrics import predict_scores
 from headway.exceptions import RegistryError
 from headway.features import feature_frame
-from headway.project import CONFIG_FILENAME, Project
-from headway.registry import ModelRegistry
-from headway.training.stage import BEST_TRIAL_ARTIFACT, train_model
+from headway.project import Project
+from headway.registry import ModelRegistry, layout
+from headway.training.stage import train_model
 
 __all__ = ["ReproductionReport", "reproduce"]
 
@@ -59,7 +59,7 @@ def reproduce(project: Project, name: str, version: str) -> ReproductionReport:
     """
     registry = ModelRegistry(project.tracking_uri, project.registry_uri)
     info = registry.get_version(name, version)
-    dataset_hash = info.tags.get("headway.dataset_hash")
+    dataset_hash = info.tags.get(layout.DATASET_HASH.name)
     if not dataset_hash or not info.run_id:
         raise RegistryError(
             f"{name}/{version} has no headway lineage tags: it was not trained by headway run"
@@ -68,17 +68,17 @@ def reproduce(project: Project, name: str, version: str) -> ReproductionReport:
     frame = store.load_frame(store.get(dataset_hash))
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            path = registry.client.download_artifacts(info.run_id, CONFIG_FILENAME, tmp)
+            path = registry.client.download_artifacts(info.run_id, layout.CONFIG_FILE.path, tmp)
         except MlflowException as exc:
             raise RegistryError(
-                f"run {info.run_id} of {name}/{version} has no {CONFIG_FILENAME}"
+                f"run {info.run_id} of {name}/{version} has no {layout.CONFIG_FILE.path}"
             ) from exc
         config = load_config(Path(path))
         try:
-            best = registry.client.download_artifacts(info.run_id, BEST_TRIAL_ARTIFACT, tmp)
+            best = registry.client.download_artifacts(info.run_id, layout.BEST_TRIAL.path, tmp)
         except MlflowException as exc:
             raise RegistryError(
-                f"run {info.run_id} of {name}/{version} has no {BEST_TRIAL_ARTIFACT}: it was "
+                f"run {info.run_id} of {name}/{version} has no {layout.BEST_TRIAL.path}: it was "
                 "trained by an older headway; retrain it with 'headway run'"
             ) from exc
         replay = json.loads(Path(best).read_text(encoding="utf-8"))["search_params"]
@@ -95,7 +95,7 @@ def reproduce(project: Project, name: str, version: str) -> ReproductionReport:
         version=version,
         dataset_hash=dataset_hash,
         n_trials=n_trials,
-        family=info.tags.get("headway.family", model.family),
+        family=info.tags.get(layout.FAMILY.name, model.family),
         reproduced_family=model.family,
         n_rows=len(rows),
         max_abs_diff=diff,

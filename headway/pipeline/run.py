@@ -8,7 +8,6 @@ import time
 import warnings
 from typing import Protocol
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
@@ -32,13 +31,13 @@ from headway.features import feature_frame
 from headway.gates import gate
 from headway.lineage import code_revision, environment
 from headway.project import CONFIG_FILENAME, Project
-from headway.registry import CHALLENGER, CHAMPION, ModelRegistry, mlflow_uris, version_tags
+from headway.registry import CHALLENGER, CHAMPION, ModelRegistry, TrackedRun, layout
 from headway.registry.cards import model_card
 from headway.registry.governance import Governor
 from headway.tasks import HIGHER_IS_BETTER
 from headway.training import TrialRecord
 from headway.training.search import check_training
-from headway.training.stage import BEST_TRIAL_ARTIFACT, forecast_features, train_model
+from headway.training.stage import forecast_features, train_model
 
 __all__ = ["NullObserver", "PipelineObserver", "run_pipeline"]
 
@@ -140,144 +139,143 @@ def run_pipeline(
 
     project.state_dir.mkdir(parents=True, exist_ok=True)
     registry = ModelRegistry(project.tracking_uri, project.registry_uri)
-    with mlflow_uris(project.tracking_uri, project.registry_uri):
-        experiment_id = registry.ensure_experiment(cfg.experiment_name, project.artifact_location)
-        lineage = {
-            "dataset_hash": version.content_hash,
-            "schema_hash": version.schema_hash,
-            "config_hash": cfg.config_hash(),
-            "source_uri": version.source_uri,
-            "snapshot_uri": version.snapshot_uri,
-            "packages": json.dumps(environment(), sort_keys=True),
-            **code_revision(project.root),
-        }
-        with mlflow.start_run(
-            experiment_id=experiment_id, run_name=f"{cfg.name}-run", tags=version_tags(lineage)
-        ) as run:
-            mlflow.log_params(_flatten("", cfg.model_dump(mode="json"), {}))
-            mlflow.log_dict(to_dict(version), "data/dataset_version.json")
-            mlflow.log_dict(to_dict(report), "data/validation_report.json")
-            mlflow.log_text(
-                render_validation_html(
-                    report,
-                    dataset.frame,
-                    dataset.schema,
-                    title=f"{cfg.name}: data",
-                    version=version,
-                ),
-                "data/validation_report.html",
-            )
-            mlflow.log_artifact(str(project.schema_path), "data")
-            mlflow.log_dict(_split_doc(parts, cfg), "data/split.json")
-            mlflow.log_dict(environment(), "environment.json")
-            mlflow.log_artifact(str(project.root / CONFIG_FILENAME))
+    experiment_id = registry.ensure_experiment(cfg.experiment_name, project.artifact_location)
+    lineage: dict[str, object] = {
+        "dataset_hash": version.content_hash,
+        "schema_hash": version.schema_hash,
+        "config_hash": cfg.config_hash(),
+        "source_uri": version.source_uri,
+        "snapshot_uri": version.snapshot_uri,
+        "packages": json.dumps(environment(), sort_keys=True),
+        **code_revision(project.root),
+    }
+    with registry.start_run(
+        experiment_id, name=f"{cfg.name}-run", tags=layout.version_tags(lineage)
+    ) as run:
+        run.log_params(_flatten("", cfg.model_dump(mode="json"), {}))
+        run.log_dict(to_dict(version), layout.DATASET_VERSION.path)
+        run.log_dict(to_dict(report), layout.VALIDATION_JSON.path)
+        run.log_text(
+            render_validation_html(
+                report, dataset.frame, dataset.schema, title=f"{cfg.name}: data", version=version
+            ),
+            layout.VALIDATION_HTML.path,
+        )
+        run.log_file(project.schema_path, directory=_folder(layout.SCHEMA.path))
+        run.log_dict(_split_doc(parts, cfg), layout.SPLIT.path)
+        run.log_dict(environment(), layout.ENVIRONMENT.path)
+        run.log_file(project.root / CONFIG_FILENAME)
 
-            obs.stage_started("train")
+        obs.stage_started("train")
 
-            def on_trial(record: TrialRecord) -> None:
-                mlflow.start_run(
-                    experiment_id=experiment_id, run_name=f"trial-{record.number}", nested=True
+        def on_trial(record: TrialRecord) -> None:
+            trial = registry.start_run(experiment_id, name=f"trial-{record.number}", parent=run)
+            trial.log_params({"family": record.family, **record.params})
+            trial.set_tags(
+                layout.version_tags(
+                    {
+                        "trial_state": record.state,
+                        "error": (record.error or None) and record.error[:5000],
+                    }
                 )
-                mlflow.log_params({"family": record.family, **record.params})
-                mlflow.set_tag("headway.trial_state", record.state)
-                if record.error:
-                    mlflow.set_tag("headway.error", record.error[:5000])
-                metrics = {
-                    "best_iteration": float(record.best_iteration),
-                    "duration_seconds": record.duration_seconds,
-                }
-                if record.value is not None:
-                    metrics[f"valid_{cfg.metric}"] = record.value
-                mlflow.log_metrics(metrics)
-                mlflow.end_run(status=_RUN_STATUS[record.state])
-                obs.trial_finished(record)
+            )
+            metrics = {
+                "best_iteration": float(record.best_iteration),
+                "duration_seconds": record.duration_seconds,
+            }
+            if record.value is not None:
+                metrics[f"valid_{cfg.metric}"] = record.value
+            trial.log_metrics(metrics)
+            trial.finish(_RUN_STATUS[record.state])
+            obs.trial_finished(record)
 
-            model = train_model(cfg, dataset.frame, parts, on_trial=on_trial, front=front)
-            mlflow.log_params({"best.family": model.family})
-            mlflow.log_params({f"best.{k}": v for k, v in model.params.items()})
-            mlflow.log_params(
-                {
-                    "search.executor": model.executor,
-                    "search.n_workers": model.n_workers,
-                    "best.calibration": model.calibration or "none",
-                    "best.threshold": model.threshold,
-                }
-            )
-            mlflow.log_dict(
-                {"family": model.family, "search_params": model.search_params},
-                BEST_TRIAL_ARTIFACT,
-            )
-            mlflow.log_dict(to_dict(model), "search/model.json")
-            mlflow.log_metrics(
-                {
-                    f"valid_{cfg.metric}": model.valid_score,
-                    "n_trials": model.n_trials,
-                    "n_failed_trials": model.n_failed,
-                    "n_pruned_trials": model.n_pruned,
-                }
-            )
-            mlflow.log_metrics({f"leaderboard.{k}": v for k, v in model.leaderboard.items()})
-            board = ", ".join(f"{k} {v:.4f}" for k, v in _ranked(model.leaderboard, cfg.metric))
-            skipped = ", ".join(
-                f"{n} {what}"
-                for n, what in ((model.n_pruned, "pruned"), (model.n_failed, "failed"))
-                if n
-            )
-            obs.stage_finished(
-                "train",
-                f"{model.n_trials} trials ({skipped or 'all complete'}) on {model.n_workers} "
-                f"{model.executor} worker(s), best {model.family}: valid {cfg.metric} "
-                f"{model.valid_score:.4f} (by family: {board})",
-            )
+        model = train_model(cfg, dataset.frame, parts, on_trial=on_trial, front=front)
+        run.log_params(
+            {
+                "best.family": model.family,
+                **{f"best.{k}": v for k, v in model.params.items()},
+                "search.executor": model.executor,
+                "search.n_workers": model.n_workers,
+                "best.calibration": model.calibration or "none",
+                "best.threshold": model.threshold,
+            }
+        )
+        run.log_dict(
+            {"family": model.family, "search_params": model.search_params},
+            layout.BEST_TRIAL.path,
+        )
+        run.log_dict(to_dict(model), layout.SEARCH_MODEL.path)
+        run.log_metrics(
+            {
+                f"valid_{cfg.metric}": model.valid_score,
+                "n_trials": model.n_trials,
+                "n_failed_trials": model.n_failed,
+                "n_pruned_trials": model.n_pruned,
+                **{f"leaderboard.{k}": v for k, v in model.leaderboard.items()},
+            }
+        )
+        board = ", ".join(f"{k} {v:.4f}" for k, v in _ranked(model.leaderboard, cfg.metric))
+        skipped = ", ".join(
+            f"{n} {what}"
+            for n, what in ((model.n_pruned, "pruned"), (model.n_failed, "failed"))
+            if n
+        )
+        obs.stage_finished(
+            "train",
+            f"{model.n_trials} trials ({skipped or 'all complete'}) on {model.n_workers} "
+            f"{model.executor} worker(s), best {model.family}: valid {cfg.metric} "
+            f"{model.valid_score:.4f} (by family: {board})",
+        )
 
-            obs.stage_started("evaluate")
-            evaluation, scores = evaluate(
-                model,
-                parts.test,
-                target=cfg.data.target,
-                task=cfg.task,
-                metric=cfg.metric,
-                seed=cfg.seed,
-                config=cfg.evaluation,
-            )
-            _log_evaluation(evaluation, model, parts, scores, cfg)
-            obs.stage_finished("evaluate", _evaluation_summary(evaluation))
+        obs.stage_started("evaluate")
+        evaluation, scores = evaluate(
+            model,
+            parts.test,
+            target=cfg.data.target,
+            task=cfg.task,
+            metric=cfg.metric,
+            seed=cfg.seed,
+            config=cfg.evaluation,
+        )
+        _log_evaluation(run, evaluation, model, parts, scores, cfg)
+        obs.stage_finished("evaluate", _evaluation_summary(evaluation))
 
-            obs.stage_started("gate")
-            blessing = gate(
-                evaluation,
-                scores,
-                candidate_threshold=model.threshold,
-                classes=model.classes,
-                registry=registry,
-                model_name=cfg.model_name,
-                test=parts.test,
-                task=cfg.task,
-                target=cfg.data.target,
-                config=cfg.gates,
-                seed=cfg.seed,
-                history=pd.concat([parts.train, parts.valid, parts.test]),
-            )
-            mlflow.log_dict(to_dict(blessing), "evaluation/blessing.json")
-            mlflow.set_tag("headway.blessed", str(blessing.blessed).lower())
-            obs.stage_finished(
-                "gate",
-                ("blessed: " if blessing.blessed else "not blessed: ")
-                + "; ".join(blessing.reasons),
-            )
+        obs.stage_started("gate")
+        blessing = gate(
+            evaluation,
+            scores,
+            candidate_threshold=model.threshold,
+            classes=model.classes,
+            registry=registry,
+            model_name=cfg.model_name,
+            test=parts.test,
+            task=cfg.task,
+            target=cfg.data.target,
+            config=cfg.gates,
+            seed=cfg.seed,
+            history=pd.concat([parts.train, parts.valid, parts.test]),
+        )
+        run.log_dict(to_dict(blessing), layout.BLESSING.path)
+        run.set_tags(layout.version_tags({"blessed": blessing.blessed}))
+        obs.stage_finished(
+            "gate",
+            ("blessed: " if blessing.blessed else "not blessed: ") + "; ".join(blessing.reasons),
+        )
 
-            obs.stage_started("register")
-            ref = _register(registry, project, model, parts, evaluation, blessing, lineage)
-            with AuditLog.for_project(project) as audit:
-                ref = Governor(registry, audit, cfg.model_name).after_gate(
-                    ref,
-                    blessing,
-                    promotion=cfg.governance.promotion,
-                    details={"run_id": run.info.run_id, "dataset_hash": version.content_hash},
-                )
-                _log_card(registry, audit, ref)
-            obs.stage_finished("register", _register_summary(ref))
-            run_id = run.info.run_id
+        obs.stage_started("register")
+        ref = _register(registry, run, project, model, parts, evaluation, blessing, lineage)
+        with AuditLog.for_project(project) as audit:
+            ref = Governor(registry, audit, cfg.model_name).after_gate(
+                ref,
+                blessing,
+                promotion=cfg.governance.promotion,
+                details={"run_id": run.run_id, "dataset_hash": version.content_hash},
+            )
+            markdown, html = model_card(registry, audit, ref.name, ref.version)
+        run.log_text(markdown, layout.MODEL_CARD_MD.path)
+        run.log_text(html, layout.MODEL_CARD_HTML.path)
+        obs.stage_finished("register", _register_summary(ref))
+        run_id = run.run_id
 
     return PipelineResult(
         project=cfg.name,
@@ -309,13 +307,6 @@ def _split_doc(parts: Split, cfg: ProjectConfig) -> dict[str, object]:
         doc["period"] = span(every)
         doc["test_period"] = span(parts.test)
     return doc
-
-
-def _log_card(registry: ModelRegistry, audit: AuditLog, ref: ModelVersionRef) -> None:
-    """The version's model card (Markdown and HTML) as artifacts of its run."""
-    markdown, html = model_card(registry, audit, ref.name, ref.version)
-    mlflow.log_text(markdown, "model_card.md")
-    mlflow.log_text(html, "model_card.html")
 
 
 def _register_summary(ref: ModelVersionRef) -> str:
@@ -350,36 +341,39 @@ def _check_evaluation_columns(cfg: ProjectConfig, frame: pd.DataFrame) -> None:
         raise ConfigError(f"evaluation.monotonic: {wrong} are not numeric columns")
 
 
+def _folder(path: str) -> str | None:
+    head, _, _ = path.rpartition("/")
+    return head or None
+
+
 def _log_evaluation(
+    run: TrackedRun,
     evaluation: EvaluationReport,
     model: TrainedModel,
     parts: Split,
     scores: np.ndarray,
     cfg: ProjectConfig,
 ) -> None:
-    """Test metrics, their intervals, the report and its figures, into the active run."""
-    mlflow.log_metrics({f"test_{k}": v for k, v in evaluation.metrics.items()})
-    bounds = {}
+    """Test metrics, their intervals, the report and its figures, into ``run``."""
+    metrics = {f"test_{k}": v for k, v in evaluation.metrics.items()}
     for name, (low, high) in evaluation.intervals.items():
         if np.isfinite(low) and np.isfinite(high):
-            bounds[f"test_{name}_low"], bounds[f"test_{name}_high"] = low, high
-    mlflow.log_metrics(bounds)
+            metrics[f"test_{name}_low"], metrics[f"test_{name}_high"] = low, high
     if evaluation.calibration_error is not None:
-        mlflow.log_metric("test_calibration_error", evaluation.calibration_error)
+        metrics["test_calibration_error"] = evaluation.calibration_error
     if evaluation.business_value is not None:
-        mlflow.log_metric("test_value_per_1000", evaluation.business_value["per_1000"])
+        metrics["test_value_per_1000"] = evaluation.business_value["per_1000"]
     for report in evaluation.fairness:
         column = report["column"]
-        mlflow.log_metric(
-            f"fairness.{column}.demographic_parity_difference",
-            report["demographic_parity_difference"],
-        )
+        metrics[f"fairness.{column}.demographic_parity_difference"] = report[
+            "demographic_parity_difference"
+        ]
         if report.get("equalized_odds_difference") is not None:
-            mlflow.log_metric(
-                f"fairness.{column}.equalized_odds_difference",
-                report["equalized_odds_difference"],
-            )
-    mlflow.log_dict(to_dict(evaluation), "evaluation/report.json")
+            metrics[f"fairness.{column}.equalized_odds_difference"] = report[
+                "equalized_odds_difference"
+            ]
+    run.log_metrics(metrics)
+    run.log_dict(to_dict(evaluation), layout.EVALUATION.path)
     figures = evaluation_figures(
         evaluation,
         parts.test[cfg.data.target].to_numpy(),
@@ -390,7 +384,7 @@ def _log_evaluation(
         business_values={str(k): v for k, v in cfg.evaluation.business_values.items()},
     )
     for name, figure in figures.items():
-        mlflow.log_figure(figure, f"evaluation/{name}")
+        run.log_figure(figure, layout.figure(name))
 
 
 def _evaluation_summary(evaluation: EvaluationReport) -> str:
@@ -422,12 +416,13 @@ def _evaluation_summary(evaluation: EvaluationReport) -> str:
 
 def _register(
     registry: ModelRegistry,
+    run: TrackedRun,
     project: Project,
     model: TrainedModel,
     parts: Split,
     evaluation: EvaluationReport,
     blessing: Blessing,
-    lineage: dict[str, str | None],
+    lineage: dict[str, object],
 ) -> ModelVersionRef:
     cfg = project.config
     raw_sample = _naive_times(parts.train[list(model.feature_columns)].head(200))
@@ -438,7 +433,7 @@ def _register(
         # dtypes are kept on purpose, so that a plain MLflow load accepts raw columns.
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(raw_sample, np.asarray(predictions))
-    tags = version_tags(
+    tags = layout.version_tags(
         {
             **lineage,
             "task": cfg.task,
@@ -454,6 +449,7 @@ def _register(
         }
     )
     ref = registry.log_and_register(
+        run,
         model.estimator,
         name=cfg.model_name,
         signature=signature,

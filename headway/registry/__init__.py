@@ -1,16 +1,16 @@
-"""Registry stage: MLflow Model Registry with aliases, tags and lineage."""
+"""Registry stage: a thin layer over MLflow tracking and the Model Registry — runs written
+without globals, registration, aliases, governance, the declared layout of a model version,
+and model cards."""
 
 from __future__ import annotations
 
+from headway.registry.layout import CHALLENGER, CHAMPION
 from headway.registry.mlflow_registry import (
-    CHALLENGER,
-    CHAMPION,
     ModelRegistry,
     ModelVersionInfo,
     RegisteredModelInfo,
-    mlflow_uris,
-    version_tags,
 )
+from headway.registry.tracking import TrackedRun
 
 __all__ = [
     "CHALLENGER",
@@ -18,6 +18,5 @@ __all__ = [
     "ModelRegistry",
     "ModelVersionInfo",
     "RegisteredModelInfo",
-    "mlflow_uris",
-    "version_tags",
+    "TrackedRun",
 ]

@@ -21,10 +21,9 @@ from typing import Any
 from headway.artifacts import Blessing, ModelVersionRef
 from headway.controlplane import AuditLog, default_actor
 from headway.exceptions import GovernanceError
+from headway.registry import layout
+from headway.registry.layout import CHALLENGER, CHAMPION
 from headway.registry.mlflow_registry import (
-    CHALLENGER,
-    CHAMPION,
-    TAG_PREFIX,
     ModelRegistry,
     ModelVersionInfo,
 )
@@ -32,9 +31,9 @@ from headway.registry.mlflow_registry import (
 __all__ = ["APPROVAL_STATES", "Governor"]
 
 APPROVAL_STATES = ("pending", "approved", "rejected")
-_APPROVAL = f"{TAG_PREFIX}approval"
-_PREVIOUS = f"{TAG_PREFIX}previous_champion"
-_ARCHIVED = f"{TAG_PREFIX}archived"
+_APPROVAL = layout.APPROVAL.name
+_PREVIOUS = layout.PREVIOUS_CHAMPION.name
+_ARCHIVED = layout.ARCHIVED.name
 
 
 def approval_of(info: ModelVersionInfo) -> str | None:
@@ -108,8 +107,9 @@ class Governor:
         info = self.registry.get_version(self.name, version)
         state = approval_of(info)
         if state == "rejected":
+            why = info.tags.get(layout.APPROVAL_REASON.name)
             raise GovernanceError(
-                f"{self.name}/{version} was rejected ({info.tags.get(f'{_APPROVAL}_reason')}); "
+                f"{self.name}/{version} was rejected ({why}); "
                 "a rejected version cannot be approved. Train a new candidate."
             )
         if state == "approved":
@@ -203,7 +203,7 @@ class Governor:
         target = self.registry.get_version(self.name, previous)
         self._refuse_archived(target)
         self.registry.set_alias(self.name, CHAMPION, previous)
-        self._tag(current.version, {f"{TAG_PREFIX}rolled_back": "true"})
+        self._tag(current.version, {layout.ROLLED_BACK.name: "true"})
         self.audit.record(
             "rolled_back",
             model=self.name,
@@ -265,7 +265,7 @@ class Governor:
     def _approval_tags(state: str, actor: str, reason: str) -> dict[str, str]:
         return {
             _APPROVAL: state,
-            f"{_APPROVAL}_by": actor,
-            f"{_APPROVAL}_reason": reason,
-            f"{_APPROVAL}_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            layout.APPROVAL_BY.name: actor,
+            layout.APPROVAL_REASON.name: reason,
+            layout.APPROVAL_AT.name: datetime.now(UTC).isoformat(timespec="seconds"),
         }

@@ -7,25 +7,25 @@ when shared); this module only fixes the conventions headway relies on: aliases
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-from collections.abc import Iterator
+import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _pkg_version
 from typing import Any
 
-import mlflow
+import mlflow.artifacts
 import mlflow.sklearn
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.exceptions import MlflowException
-from mlflow.tracking._model_registry import utils as _registry_utils
-from mlflow.tracking._tracking_service import utils as _tracking_utils
+from mlflow.models import Model
 
 from headway.artifacts import ModelVersionRef
 from headway.exceptions import ModelNotFoundError, RegistryError
+from headway.registry import layout
+from headway.registry.layout import CHALLENGER, CHAMPION, MODEL_ARTIFACT
+from headway.registry.tracking import TrackedRun
 
 __all__ = [
     "CHALLENGER",
@@ -34,15 +34,9 @@ __all__ = [
     "ModelRegistry",
     "ModelVersionInfo",
     "RegisteredModelInfo",
-    "mlflow_uris",
-    "version_tags",
 ]
 
 logger = logging.getLogger(__name__)
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-TAG_PREFIX = "headway."
 
 # Types inside a headway model that skops does not trust by default: the LightGBM and
 # XGBoost estimators and boosters, scikit-learn's compiled tree structure (forests) and
@@ -108,31 +102,6 @@ def _class_names(obj: Any, seen: set[int] | None = None) -> set[str]:
     return names
 
 
-@contextlib.contextmanager
-def mlflow_uris(tracking_uri: str, registry_uri: str | None = None) -> Iterator[None]:
-    """Point MLflow's fluent API at the given stores for the duration of the block.
-
-    MLflow keeps the URIs in module globals and mirrors them into ``MLFLOW_*_URI``
-    environment variables; both are restored afterwards, so that code running after the
-    block (a user's notebook, another project) sees what it saw before.
-    """
-    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    old_tracking = getattr(_tracking_utils, "_tracking_uri", None)
-    old_registry = getattr(_registry_utils, "_registry_uri", None)
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(registry_uri or tracking_uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(old_tracking)  # type: ignore[arg-type]  # None: MLflow default
-        mlflow.set_registry_uri(old_registry)  # type: ignore[arg-type]
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 @dataclass(frozen=True)
 class ModelVersionInfo:
     name: str
@@ -145,16 +114,16 @@ class ModelVersionInfo:
 
     @property
     def metrics(self) -> dict[str, float]:
-        prefix = f"{TAG_PREFIX}metric."
+        prefix = layout.METRIC.name
         return {k[len(prefix) :]: float(v) for k, v in self.tags.items() if k.startswith(prefix)}
 
     @property
     def blessed(self) -> bool:
-        return self.tags.get(f"{TAG_PREFIX}blessed") == "true"
+        return self.tags.get(layout.BLESSED.name) == "true"
 
     @property
     def dataset_hash(self) -> str | None:
-        return self.tags.get(f"{TAG_PREFIX}dataset_hash")
+        return self.tags.get(layout.DATASET_HASH.name)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -209,8 +178,22 @@ class ModelRegistry:
                 "Check mlflow.tracking_uri / HEADWAY_TRACKING_URI."
             ) from exc
 
+    def start_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str,
+        tags: dict[str, str] | None = None,
+        parent: TrackedRun | None = None,
+    ) -> TrackedRun:
+        """A new run in this store (see :class:`TrackedRun`)."""
+        return TrackedRun.start(
+            self.client, experiment_id=experiment_id, name=name, tags=tags, parent=parent
+        )
+
     def log_and_register(
         self,
+        run: TrackedRun,
         estimator: Any,
         *,
         name: str,
@@ -218,31 +201,53 @@ class ModelRegistry:
         input_example: Any,
         tags: dict[str, str],
     ) -> ModelVersionRef:
-        """Log ``estimator`` as an MLflow model in the active run and register a new version.
+        """Log ``estimator`` as an MLflow model of ``run`` and register it as a new version
+        of ``name`` with ``tags``.
 
-        Must be called inside ``mlflow.start_run()`` with :func:`mlflow_uris` in effect.
+        What ``mlflow.sklearn.log_model`` does, through this registry's client: a logged
+        model (skops format, safe loading) linked to the run as its output, then a version.
+
+        Raises:
+            RegistryError: the store refused.
         """
+        client = self.client
         try:
-            info = mlflow.sklearn.log_model(
-                estimator,
-                name="model",
-                signature=signature,
-                input_example=input_example,
-                pip_requirements=_requirements(estimator),
-                skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            logged = client.create_logged_model(
+                run.experiment_id, name=MODEL_ARTIFACT, source_run_id=run.run_id
             )
+            client.log_outputs(run.run_id, [LoggedModelOutput(logged.model_id, step=0)])
+            meta = Model(
+                artifact_path=logged.artifact_location,
+                model_uuid=logged.model_id,
+                run_id=run.run_id,
+                model_id=logged.model_id,
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                local = f"{tmp}/{MODEL_ARTIFACT}"
+                mlflow.sklearn.save_model(
+                    estimator,
+                    local,
+                    mlflow_model=meta,
+                    signature=signature,
+                    input_example=input_example,
+                    pip_requirements=_requirements(estimator),
+                    skops_trusted_types=SKOPS_TRUSTED_TYPES,
+                )
+                client.log_model_artifacts(logged.model_id, local)
+            client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
             try:
-                self.client.create_registered_model(name)
+                client.create_registered_model(name)
             except MlflowException as exc:
                 if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                     raise
-            run = mlflow.active_run()
-            mv = self.client.create_model_version(
+            # The source is the logged model's artifact location, not ``models:/<model id>``:
+            # MLflow's SQL registry resolves the latter through the process-wide tracking URI.
+            mv = client.create_model_version(
                 name,
-                source=info.model_uri,
-                run_id=run.info.run_id if run else None,
+                source=logged.artifact_location,
+                run_id=run.run_id,
                 tags=tags,
-                model_id=info.model_id,
+                model_id=logged.model_id,
             )
         except MlflowException as exc:
             raise RegistryError(f"cannot register model {name!r}: {exc.message}") from exc
@@ -284,17 +289,51 @@ class ModelRegistry:
     def load_estimator(self, uri: str) -> Any:
         """Load the scikit-learn estimator behind a ``models:/`` URI (safe skops loading).
 
+        The model's files are downloaded through this registry's URIs into a temporary
+        folder and loaded from there; no process-wide MLflow setting is read or changed.
+
         Raises:
             ModelNotFoundError: no model at ``uri``.
         """
-        with mlflow_uris(self.tracking_uri, self.registry_uri):
+        with tempfile.TemporaryDirectory() as tmp:
             try:
-                return mlflow.sklearn.load_model(uri)
+                local = mlflow.artifacts.download_artifacts(
+                    artifact_uri=self._storage_location(uri),
+                    dst_path=tmp,
+                    tracking_uri=self.tracking_uri,
+                    registry_uri=self.registry_uri,
+                )
+                return mlflow.sklearn.load_model(local)
             except MlflowException as exc:
                 raise ModelNotFoundError(
                     f"cannot load {uri} from {self.registry_uri}: {exc.message}. "
                     "Run 'headway run' first, or check the model name and alias."
                 ) from exc
+
+    def _storage_location(self, uri: str) -> str:
+        """Where the files of ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` are, read
+        through this registry's client (MLflow resolves ``models:/`` URIs through the
+        process-wide registry URI); any other URI is returned as is."""
+        if not uri.startswith("models:/"):
+            return uri
+        ref = uri.removeprefix("models:/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            version = str(self.client.get_model_version_by_alias(name, alias).version)
+        else:
+            name, _, version = ref.partition("/")
+        return str(self.client.get_model_version_download_uri(name, version))
+
+    def download_run_artifact(self, run_id: str, path: str, directory: str) -> str | None:
+        """Download one artifact of a run into ``directory`` and return its local path;
+        ``None`` when the run (or its store) does not have it, e.g. a version registered
+        before that artifact existed."""
+        if not run_id:
+            return None
+        try:
+            return str(self.client.download_artifacts(run_id, path, directory))
+        except (MlflowException, OSError):
+            return None
 
     def _info(self, mv: Any) -> ModelVersionInfo:
         return ModelVersionInfo(
@@ -306,14 +345,3 @@ class ModelRegistry:
             tags=dict(mv.tags or {}),
             created_at_ms=int(mv.creation_timestamp or 0),
         )
-
-
-def version_tags(values: dict[str, Any]) -> dict[str, str]:
-    """``headway.*`` tags from plain values (dicts and lists as JSON)."""
-    out = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        text = json.dumps(value) if isinstance(value, dict | list | tuple) else str(value)
-        out[f"{TAG_PREFIX}{key}"] = text.lower() if isinstance(value, bool) else text
-    return out

@@ -9,10 +9,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from headway.exceptions import RegistryError
+from headway.registry import layout
+from headway.registry.tracking import PARENT_RUN_TAG
 
 __all__ = ["RunSummary", "get_run", "list_runs"]
-
-_PARENT = "mlflow.parentRunId"
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class RunSummary:
             "parent_id": self.parent_id,
             "params": self.params,
             "metrics": self.metrics,
-            "blessed": self.tags.get("headway.blessed"),
-            "dataset_hash": self.tags.get("headway.dataset_hash"),
+            "blessed": self.tags.get(layout.BLESSED.name),
+            "dataset_hash": self.tags.get(layout.DATASET_HASH.name),
         }
 
 
@@ -46,7 +46,7 @@ def _summary(run: Any) -> RunSummary:
         name=run.info.run_name or "",
         status=run.info.status,
         start_time_ms=int(run.info.start_time or 0),
-        parent_id=run.data.tags.get(_PARENT),
+        parent_id=run.data.tags.get(PARENT_RUN_TAG),
         params=dict(run.data.params),
         metrics=dict(run.data.metrics),
         tags=dict(run.data.tags),

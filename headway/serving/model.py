@@ -17,7 +17,7 @@ from headway.data.schema import DataSchema, load_schema
 from headway.data.validate import UNKNOWN_CATEGORY
 from headway.exceptions import DataError, InvalidRequestError, ServingError
 from headway.features.contract import FeatureTypes, coerce_features, feature_types_of
-from headway.registry import ModelRegistry
+from headway.registry import ModelRegistry, layout
 
 __all__ = ["ServedModel"]
 
@@ -195,7 +195,7 @@ def _training_schema(registry: ModelRegistry, run_id: str) -> DataSchema | None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            path = registry.client.download_artifacts(run_id, "data/schema.yaml", tmp)
+            path = registry.client.download_artifacts(run_id, layout.SCHEMA.path, tmp)
         except MlflowException:
             return None  # a model trained before schemas were logged
         return load_schema(Path(path))

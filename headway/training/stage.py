@@ -19,10 +19,7 @@ from headway.data import feature_columns
 from headway.data.split import Split
 from headway.training.search import TrialRecord, train
 
-__all__ = ["BEST_TRIAL_ARTIFACT", "forecast_features", "train_model"]
-
-# The winning trial's Optuna parameters, logged with the run; reproduce fits them again.
-BEST_TRIAL_ARTIFACT = "search/best_trial.json"
+__all__ = ["forecast_features", "train_model"]
 
 
 def forecast_features(config: ProjectConfig, history: pd.DataFrame) -> Any:
