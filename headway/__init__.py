@@ -1,21 +1,17 @@
 """headway: automated MLOps for tabular predictive models.
 
-The public API is what ``__all__`` lists; everything else is private.
+The public API is what ``__all__`` lists; everything else is private. Names load on first
+use, so that ``import headway`` (and ``headway --help``) stay fast: nothing heavy (MLflow,
+scikit-learn, Optuna, matplotlib) is imported until it is needed.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from headway import exceptions as exceptions  # the error tree, as headway.exceptions
+from headway._lazy import lazy_exports
 from headway._version import __version__
-from headway.artifacts import (
-    Blessing,
-    DatasetVersion,
-    EvaluationReport,
-    ModelVersionRef,
-    PipelineResult,
-    TrainedModel,
-    ValidationReport,
-)
-from headway.config import ProjectConfig, load_config
 from headway.exceptions import (
     ConfigError,
     DataError,
@@ -28,9 +24,21 @@ from headway.exceptions import (
     ServingError,
     TrainingError,
 )
-from headway.pipeline import run_pipeline
-from headway.project import Project
-from headway.settings import Settings
+
+if TYPE_CHECKING:
+    from headway.artifacts import (
+        Blessing,
+        DatasetVersion,
+        EvaluationReport,
+        ModelVersionRef,
+        PipelineResult,
+        TrainedModel,
+        ValidationReport,
+    )
+    from headway.config import ProjectConfig, load_config
+    from headway.pipeline import run_pipeline
+    from headway.project import Project
+    from headway.settings import Settings
 
 __all__ = [
     "Blessing",
@@ -57,3 +65,26 @@ __all__ = [
     "load_config",
     "run_pipeline",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **dict.fromkeys(
+            (
+                "Blessing",
+                "DatasetVersion",
+                "EvaluationReport",
+                "ModelVersionRef",
+                "PipelineResult",
+                "TrainedModel",
+                "ValidationReport",
+            ),
+            "headway.artifacts",
+        ),
+        "ProjectConfig": "headway.config",
+        "load_config": "headway.config",
+        "run_pipeline": "headway.pipeline",
+        "Project": "headway.project",
+        "Settings": "headway.settings",
+    },
+)

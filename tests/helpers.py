@@ -7,8 +7,12 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import yaml
 
 from headway.datasets import write_example
@@ -55,3 +59,38 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(project_root: Path, *args: str) -> Iterator[str]:
+    """``headway serve --project project_root`` as a real process on a free 127.0.0.1 port,
+    ready when the block starts; yields its base URL."""
+    port = free_port()
+    exe = shutil.which("headway", path=str(Path(sys.executable).parent)) or shutil.which("headway")
+    assert exe, "the headway console script is not installed (pip install -e .)"
+    proc = subprocess.Popen(
+        [exe, "serve", "--project", str(project_root), "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"headway serve exited: {proc.stdout.read() if proc.stdout else ''}"
+                )
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("headway serve did not become ready in 60s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -58,9 +58,8 @@ app.add_typer(data_app, name="data")
 
 
 def _quiet_libraries(level: str) -> None:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Loggers by name, not the libraries' own switches: importing MLflow or Optuna here
+    # would make every command, --help included, pay for them.
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for name in ("mlflow", "alembic", "optuna"):
         logging.getLogger(name).setLevel(logging.ERROR)

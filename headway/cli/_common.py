@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,7 +18,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from headway.training import TrialRecord
+if TYPE_CHECKING:
+    from headway.training import TrialRecord
 
 console = Console()
 err_console = Console(stderr=True)

@@ -17,7 +17,7 @@ from headway.data import DatasetStore, ingest_and_validate
 from headway.data.report import render_validation_html
 from headway.exceptions import DataError, ModelNotFoundError
 from headway.project import Project
-from headway.registry import ModelRegistry
+from headway.registry import ModelRegistry, layout
 
 data_app = typer.Typer(help="Dataset versions: list and inspect them.", no_args_is_help=True)
 
@@ -157,7 +157,11 @@ def lineage(
         info = registry.get_version(name, number)
     else:
         raise ModelNotFoundError(f"{model!r}: give NAME@ALIAS or NAME/VERSION, e.g. churn@champion")
-    tags = {k.removeprefix("headway."): v for k, v in info.tags.items() if k.startswith("headway.")}
+    tags = {
+        k.removeprefix(layout.TAG_PREFIX): v
+        for k, v in info.tags.items()
+        if k.startswith(layout.TAG_PREFIX)
+    }
     try:
         run = registry.client.get_run(info.run_id)
         run_doc: dict[str, Any] = {

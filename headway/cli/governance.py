@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from headway.artifacts import to_dict
 from headway.cli._common import ProjectOption, console, parse_version
-from headway.controlplane import AUDIT_ACTIONS, AuditLog, default_actor
+from headway.controlplane import AUDIT_ACTIONS, default_actor
 from headway.exceptions import ConfigError
 from headway.project import Project
-from headway.registry import CHAMPION, ModelRegistry
-from headway.registry.governance import Governor
+from headway.registry import CHAMPION
+
+if TYPE_CHECKING:
+    from headway.controlplane import AuditLog
+    from headway.registry.governance import Governor
 
 __all__ = ["approve", "archive", "audit", "card", "gate", "promote", "reject", "rollback"]
 
@@ -47,6 +50,10 @@ def _reason(reason: str | None, action: str) -> str:
 
 
 def _governor(project: Path, name: str) -> tuple[Governor, AuditLog]:
+    from headway.controlplane import AuditLog
+    from headway.registry import ModelRegistry
+    from headway.registry.governance import Governor
+
     loaded = Project.load(project)
     registry = ModelRegistry(loaded.tracking_uri, loaded.registry_uri)
     audit_log = AuditLog.for_project(loaded)
@@ -158,6 +165,8 @@ def card(
     """The model card of a version as it stands now: intended use, data, training,
     evaluation with intervals and slices, fairness, top features, gates, approvals,
     limitations and lineage."""
+    from headway.controlplane import AuditLog
+    from headway.registry import ModelRegistry
     from headway.registry.cards import model_card
 
     name, version = parse_version(model)
@@ -190,10 +199,11 @@ def audit(
     loaded = Project.load(project)
     if action is not None and action not in AUDIT_ACTIONS:
         raise ConfigError(f"unknown --action {action!r}; choose one of {', '.join(AUDIT_ACTIONS)}")
-    embedded = loaded.settings.control_db_url is None and loaded.config.control_plane.url is None
-    if embedded and not (loaded.state_dir / "control.db").exists():
+    if loaded.uses_embedded_control_plane and not loaded.control_db_path.exists():
         events = []  # never run: do not create an empty store just to look into it
     else:
+        from headway.controlplane import AuditLog
+
         with AuditLog.for_project(loaded) as log:
             events = log.events(model=model, version=version, action=action, limit=limit)
     if as_json:

@@ -13,9 +13,7 @@ from rich.table import Table
 from headway.artifacts import PipelineResult
 from headway.cli._common import ProjectOption, RichObserver, console
 from headway.datasets import EXAMPLES, write_example
-from headway.pipeline import run_pipeline
 from headway.project import Project
-from headway.registry import ModelRegistry
 
 
 def init(
@@ -51,6 +49,8 @@ def print_result(result: PipelineResult) -> None:
 
 def run(project: ProjectOption = Path(".")) -> None:
     """Run the pipeline: ingest -> validate -> train -> evaluate -> gate -> register -> promote."""
+    from headway.pipeline import run_pipeline
+
     loaded = Project.load(project)
     console.print(f"[bold]headway run[/bold] {loaded.config.name} ({loaded.tracking_uri})")
     with RichObserver(console) as observer:
@@ -63,9 +63,10 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Registered models, their versions, aliases and key metrics."""
+    from headway.registry import ModelRegistry
+
     loaded = Project.load(project)
-    db = loaded.state_dir / "mlflow.db"
-    if loaded.uses_embedded_store and not db.exists():
+    if loaded.uses_embedded_store and not loaded.tracking_db_path.exists():
         models = []  # never run: do not create an empty store just to look into it
     else:
         models = ModelRegistry(loaded.tracking_uri, loaded.registry_uri).models()

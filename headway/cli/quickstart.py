@@ -6,12 +6,9 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
-import pandas as pd
 import typer
-import uvicorn
 from rich.panel import Panel
 
 from headway.cli._common import RichObserver, console
@@ -19,9 +16,10 @@ from headway.cli.project import print_result
 from headway.cli.serve import serving_settings
 from headway.datasets import EXAMPLES, write_example
 from headway.exceptions import ServingError
-from headway.pipeline import run_pipeline
 from headway.project import CONFIG_FILENAME, Project
-from headway.serving import create_app
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _free_port(host: str) -> int:
@@ -34,6 +32,8 @@ class BackgroundServer:
     """uvicorn in a thread, for as long as the ``with`` block lasts."""
 
     def __init__(self, app: Any, host: str, port: int) -> None:
+        import uvicorn
+
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="headway-server", daemon=True)
@@ -64,6 +64,12 @@ def quickstart(
     ] = False,
 ) -> None:
     """Create the churn example, run the whole pipeline, serve the champion and call it."""
+    import httpx
+    import pandas as pd
+
+    from headway.pipeline import run_pipeline
+    from headway.serving import create_app
+
     started = time.perf_counter()
     if not (directory / CONFIG_FILENAME).exists():
         with console.status(f"Generating {rows:,} rows of churn data in {directory}..."):

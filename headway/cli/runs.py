@@ -12,8 +12,7 @@ from rich.table import Table
 
 from headway.cli._common import ProjectOption, console
 from headway.project import Project
-from headway.registry import ModelRegistry, layout
-from headway.registry.runs import get_run, list_runs
+from headway.registry import layout
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -28,9 +27,12 @@ def runs(
     as_json: JsonOption = False,
 ) -> None:
     """Pipeline runs of the project, newest first, with their best family and scores."""
+    from headway.registry import ModelRegistry
+    from headway.registry.runs import list_runs
+
     loaded = Project.load(project)
     cfg = loaded.config
-    if loaded.uses_embedded_store and not (loaded.state_dir / "mlflow.db").exists():
+    if loaded.uses_embedded_store and not loaded.tracking_db_path.exists():
         found = []
     else:
         client = ModelRegistry(loaded.tracking_uri, loaded.registry_uri).client
@@ -95,6 +97,9 @@ def compare(
     as_json: JsonOption = False,
 ) -> None:
     """Params and metrics of two runs side by side; differences are marked."""
+    from headway.registry import ModelRegistry
+    from headway.registry.runs import get_run
+
     loaded = Project.load(project)
     client = ModelRegistry(loaded.tracking_uri, loaded.registry_uri).client
     a, b = get_run(client, run_a), get_run(client, run_b)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
 from headway.cli._common import ProjectOption, console
 from headway.project import Project
 from headway.registry import CHAMPION
-from headway.serving import ServingSettings, create_app
+
+if TYPE_CHECKING:
+    from headway.serving import ServingSettings
 
 
 def serving_settings(project: Project, model_uri: str | None) -> ServingSettings:
+    from headway.serving import ServingSettings
+
     return ServingSettings(
         model_uri=model_uri or f"models:/{project.config.model_name}@{CHAMPION}",
         tracking_uri=project.tracking_uri,
@@ -33,6 +36,10 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the champion over HTTP (MLflow /invocations protocol, health, metrics)."""
+    import uvicorn
+
+    from headway.serving import create_app
+
     loaded = Project.load(project)
     settings = serving_settings(loaded, model_uri)
     app = create_app(settings)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from headway.datasets.churn import make_churn
-from headway.datasets.credit import make_credit
-from headway.datasets.demand import make_demand
 from headway.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["EXAMPLES", "Example", "write_example"]
 
@@ -28,8 +27,15 @@ class Example:
     name: str
     description: str
     data_file: str
-    generate: Callable[..., pd.DataFrame]
+    generator: str  # "module:function", imported when data is generated (numpy, pandas)
     config_template: str
+
+    def generate(self, n_rows: int, *, seed: int = 0) -> pd.DataFrame:
+        """``n_rows`` rows of the example's data, the same for the same seed."""
+        module, _, function = self.generator.partition(":")
+        make = getattr(importlib.import_module(module), function)
+        frame: pd.DataFrame = make(n_rows, seed=seed)
+        return frame
 
 
 _CHURN_YAML = """\
@@ -159,21 +165,21 @@ EXAMPLES: dict[str, Example] = {
         name="churn",
         description="Binary classification: which customers will cancel their subscription.",
         data_file="data/customers.csv",
-        generate=make_churn,
+        generator="headway.datasets.churn:make_churn",
         config_template=_CHURN_YAML,
     ),
     "credit": Example(
         name="credit",
         description="Binary classification with a fairness audit: will a loan default?",
         data_file="data/applications.csv",
-        generate=make_credit,
+        generator="headway.datasets.credit:make_credit",
         config_template=_CREDIT_YAML,
     ),
     "demand": Example(
         name="demand",
         description="Demand forecasting: daily units sold per store and product, 7 days ahead.",
         data_file="data/sales.csv",
-        generate=make_demand,
+        generator="headway.datasets.demand:make_demand",
         config_template=_DEMAND_YAML,
     ),
 }
