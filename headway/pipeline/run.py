@@ -150,7 +150,7 @@ def run_pipeline(
         **code_revision(project.root),
     }
     with registry.start_run(
-        experiment_id, name=f"{cfg.name}-run", tags=layout.version_tags(lineage)
+        experiment_id, name=f"{cfg.name}-run", tags=layout.tags(lineage)
     ) as run:
         run.log_params(_flatten("", cfg.model_dump(mode="json"), {}))
         run.log_dict(to_dict(version), layout.DATASET_VERSION.path)
@@ -171,14 +171,8 @@ def run_pipeline(
         def on_trial(record: TrialRecord) -> None:
             trial = registry.start_run(experiment_id, name=f"trial-{record.number}", parent=run)
             trial.log_params({"family": record.family, **record.params})
-            trial.set_tags(
-                layout.version_tags(
-                    {
-                        "trial_state": record.state,
-                        "error": (record.error or None) and record.error[:5000],
-                    }
-                )
-            )
+            error = record.error[:5000] if record.error else None
+            trial.set_tags(layout.tags({"trial_state": record.state, "error": error}))
             metrics = {
                 "best_iteration": float(record.best_iteration),
                 "duration_seconds": record.duration_seconds,
@@ -256,7 +250,7 @@ def run_pipeline(
             history=pd.concat([parts.train, parts.valid, parts.test]),
         )
         run.log_dict(to_dict(blessing), layout.BLESSING.path)
-        run.set_tags(layout.version_tags({"blessed": blessing.blessed}))
+        run.set_tags(layout.tags({"blessed": blessing.blessed}))
         obs.stage_finished(
             "gate",
             ("blessed: " if blessing.blessed else "not blessed: ") + "; ".join(blessing.reasons),
@@ -433,7 +427,7 @@ def _register(
         # dtypes are kept on purpose, so that a plain MLflow load accepts raw columns.
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(raw_sample, np.asarray(predictions))
-    tags = layout.version_tags(
+    tags = layout.tags(
         {
             **lineage,
             "task": cfg.task,

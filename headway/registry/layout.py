@@ -13,6 +13,7 @@ headway (``mlflow.MlflowClient().get_model_version(...).tags["headway.blessed"]`
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,7 +31,7 @@ __all__ = [
     "Tag",
     "figure",
     "lineage_values",
-    "version_tags",
+    "tags",
 ]
 
 TAG_PREFIX = "headway."
@@ -217,15 +218,13 @@ def lineage_values(tags: dict[str, str]) -> dict[str, str]:
     return {t.key: tags[t.name] for t in LINEAGE_TAGS if t.name in tags}
 
 
-def version_tags(values: dict[str, object]) -> dict[str, str]:
+def tags(values: dict[str, object]) -> dict[str, str]:
     """``headway.*`` tags from plain values keyed by short name (dicts and lists as JSON,
     booleans lowercase, ``None`` left out).
 
     Raises:
         KeyError: a key that is not declared (as a tag or under a prefix tag).
     """
-    import json
-
     declared = {t.key for t in (*VERSION_TAGS, *RUN_TAGS, *TRIAL_TAGS) if not t.prefix}
     prefixes = [t.key for t in VERSION_TAGS if t.prefix]
     out = {}

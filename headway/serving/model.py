@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
 
 from headway.data.schema import DataSchema, load_schema
 from headway.data.validate import UNKNOWN_CATEGORY
@@ -191,11 +190,7 @@ class ServedModel:
 
 def _training_schema(registry: ModelRegistry, run_id: str) -> DataSchema | None:
     """The ``schema.yaml`` logged with the run that trained the model, if any."""
-    if not run_id:
-        return None
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = registry.client.download_artifacts(run_id, layout.SCHEMA.path, tmp)
-        except MlflowException:
-            return None  # a model trained before schemas were logged
-        return load_schema(Path(path))
+        path = registry.download_run_artifact(run_id, layout.SCHEMA.path, tmp)
+        # None: a model trained before schemas were logged.
+        return load_schema(Path(path)) if path is not None else None

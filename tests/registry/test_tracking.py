@@ -125,8 +125,8 @@ def test_a_run_writes_exactly_the_declared_layout(
 
 def test_undeclared_tags_are_refused() -> None:
     with pytest.raises(KeyError, match="not declared"):
-        layout.version_tags({"blesed": True})
-    assert layout.version_tags({"blessed": True, "metric.rmse": 1.5, "threshold": None}) == {
+        layout.tags({"blesed": True})
+    assert layout.tags({"blessed": True, "metric.rmse": 1.5, "threshold": None}) == {
         "headway.blessed": "true",
         "headway.metric.rmse": "1.5",
     }
