@@ -7,17 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from mlflow.exceptions import MlflowException
 from rich.table import Table
 from rich.tree import Tree
 
 from headway.artifacts import ValidationReport, to_dict
 from headway.cli._common import ProjectOption, console
-from headway.data import DatasetStore, ingest_and_validate
-from headway.data.report import render_validation_html
 from headway.exceptions import DataError, ModelNotFoundError
 from headway.project import Project
-from headway.registry import ModelRegistry, layout
+from headway.registry import layout
 
 data_app = typer.Typer(help="Dataset versions: list and inspect them.", no_args_is_help=True)
 
@@ -41,6 +38,9 @@ def _checks_table(report: ValidationReport) -> Table:
 
 def validate(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
     """Run the data stage alone: read, check against schema.yaml, version; write a report."""
+    from headway.data import DatasetStore, ingest_and_validate
+    from headway.reports import render_validation_html
+
     loaded = Project.load(project)
     cfg = loaded.config
     with console.status("Reading and validating the data..."):
@@ -83,6 +83,8 @@ def validate(project: ProjectOption = Path("."), as_json: JsonOption = False) ->
 @data_app.command("versions")
 def versions(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
     """List the dataset versions of the project, newest first."""
+    from headway.data import DatasetStore
+
     loaded = Project.load(project)
     found = DatasetStore(loaded.datasets_dir).versions()
     if as_json:
@@ -116,6 +118,8 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one dataset version: its record, columns and validation outcome."""
+    from headway.data import DatasetStore
+
     loaded = Project.load(project)
     store = DatasetStore(loaded.datasets_dir)
     found = store.get(version)
@@ -145,6 +149,11 @@ def lineage(
     as_json: JsonOption = False,
 ) -> None:
     """The chain data -> run -> model version -> aliases of a registered model."""
+    from mlflow.exceptions import MlflowException
+
+    from headway.data import DatasetStore
+    from headway.registry import ModelRegistry
+
     loaded = Project.load(project)
     registry = ModelRegistry(loaded.tracking_uri, loaded.registry_uri)
     if "@" in model:
@@ -157,11 +166,7 @@ def lineage(
         info = registry.get_version(name, number)
     else:
         raise ModelNotFoundError(f"{model!r}: give NAME@ALIAS or NAME/VERSION, e.g. churn@champion")
-    tags = {
-        k.removeprefix(layout.TAG_PREFIX): v
-        for k, v in info.tags.items()
-        if k.startswith(layout.TAG_PREFIX)
-    }
+    tags = info.tags
     try:
         run = registry.client.get_run(info.run_id)
         run_doc: dict[str, Any] = {
@@ -175,14 +180,14 @@ def lineage(
     except MlflowException:
         run_doc = {"run_id": info.run_id, "status": "not found"}
     dataset_doc: dict[str, Any] = {
-        "hash": tags.get("dataset_hash"),
-        "schema_hash": tags.get("schema_hash"),
-        "source_uri": tags.get("source_uri"),
-        "snapshot_uri": tags.get("snapshot_uri"),
+        "hash": tags.get(layout.DATASET_HASH.name),
+        "schema_hash": tags.get(layout.SCHEMA_HASH.name),
+        "source_uri": tags.get(layout.SOURCE_URI.name),
+        "snapshot_uri": tags.get(layout.SNAPSHOT_URI.name),
     }
-    if tags.get("dataset_hash"):
+    if dataset_doc["hash"]:
         try:
-            stored = DatasetStore(loaded.datasets_dir).get(tags["dataset_hash"])
+            stored = DatasetStore(loaded.datasets_dir).get(dataset_doc["hash"])
             dataset_doc.update(n_rows=stored.n_rows, created_at=stored.created_at)
         except DataError:
             dataset_doc["snapshot"] = "not in this project's dataset store"
@@ -197,11 +202,11 @@ def lineage(
         },
         "aliases": list(info.aliases),
         "code": {
-            "config_hash": tags.get("config_hash"),
-            "git_commit": tags.get("git_commit"),
-            "git_dirty": tags.get("git_dirty"),
+            "config_hash": tags.get(layout.CONFIG_HASH.name),
+            "git_commit": tags.get(layout.GIT_COMMIT.name),
+            "git_dirty": tags.get(layout.GIT_DIRTY.name),
         },
-        "packages": json.loads(tags.get("packages", "{}")),
+        "packages": json.loads(tags.get(layout.PACKAGES.name, "{}")),
     }
     if as_json:
         typer.echo(json.dumps(doc, indent=2, default=str))

@@ -23,7 +23,6 @@ from headway.artifacts import (
 from headway.config import ProjectConfig
 from headway.controlplane import AuditLog
 from headway.data import Dataset, DatasetStore, ingest_and_validate, split
-from headway.data.report import render_validation_html
 from headway.data.split import Split
 from headway.evaluation import evaluate, evaluation_figures
 from headway.exceptions import ConfigError
@@ -34,6 +33,7 @@ from headway.project import CONFIG_FILENAME, Project
 from headway.registry import CHALLENGER, CHAMPION, ModelRegistry, TrackedRun, layout
 from headway.registry.cards import model_card
 from headway.registry.governance import Governor
+from headway.reports import render_validation_html
 from headway.tasks import HIGHER_IS_BETTER
 from headway.training import TrialRecord
 from headway.training.search import check_training

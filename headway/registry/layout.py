@@ -30,7 +30,6 @@ __all__ = [
     "Artifact",
     "Tag",
     "figure",
-    "lineage_values",
     "tags",
 ]
 
@@ -211,11 +210,6 @@ ARTIFACTS: tuple[Artifact, ...] = (
 def figure(name: str) -> str:
     """The artifact path of the evaluation figure ``name`` (``roc.png``)."""
     return FIGURES.path.replace("*", name.removesuffix(".png"))
-
-
-def lineage_values(tags: dict[str, str]) -> dict[str, str]:
-    """The lineage tags among ``tags``, by short key (``dataset_hash`` -> value)."""
-    return {t.key: tags[t.name] for t in LINEAGE_TAGS if t.name in tags}
 
 
 def tags(values: dict[str, object]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from headway.artifacts import Blessing, EvaluationReport, to_dict
-from headway.registry.cards import render_model_card
+from headway.reports import render_model_card
 
 SCRIPT = "<script>alert(1)</script>"
 SECTIONS = [

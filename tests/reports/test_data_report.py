@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from headway.artifacts import CheckResult, DatasetVersion, ValidationReport
-from headway.data.report import render_validation_html
 from headway.data.schema import ColumnSchema, DataSchema
 from headway.datasets import make_churn
+from headway.reports import render_validation_html
 
 SCRIPT = "<script>alert(1)</script>"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
