@@ -1,16 +1,39 @@
-"""Control plane: headway's own state (the audit log of decisions), in SQLite or PostgreSQL."""
+"""Control plane: the store of headway's own state.
+
+Today it holds the audit log of governance decisions (:class:`AuditLog`); deployments,
+rollouts, monitoring results and feedback will join it. The store is embedded by default
+(SQLite at ``DIR/.headway/control.db``, see :func:`default_url`) and shared by URL for a
+team (PostgreSQL: ``control_plane.url`` or ``HEADWAY_CONTROL_DB_URL``).
+
+Its schema evolves by Alembic migrations shipped inside this package. Opening a database
+upgrades it in place to this headway's schema, in one transaction: an empty database is
+created, a database written by an older headway (0.1.0 included) is migrated keeping every
+row, and a database written by a newer headway is refused unchanged with a message asking
+to upgrade headway. :func:`upgrade` does the same without opening a store, and
+:func:`current_revision` tells where a database stands.
+
+Modules: ``events`` (the audit vocabulary, no database code), ``engine`` (URLs and
+engines), ``schema`` (the tables, the single source of truth), ``migrate`` (the upgrade on
+open), ``audit`` (the audit log). Names that need SQLAlchemy load on first use.
+"""
 
 from __future__ import annotations
 
-from headway.controlplane.audit import (
+from typing import TYPE_CHECKING
+
+from headway._lazy import lazy_exports
+from headway.controlplane.events import (
     AUDIT_ACTIONS,
     CONTROL_DB_FILENAME,
-    SCHEMA_VERSION,
     AuditEvent,
-    AuditLog,
     default_actor,
     default_url,
 )
+
+if TYPE_CHECKING:
+    from headway.controlplane.audit import AuditLog
+    from headway.controlplane.migrate import current_revision, head_revision, upgrade
+    from headway.controlplane.schema import SCHEMA_VERSION
 
 __all__ = [
     "AUDIT_ACTIONS",
@@ -18,6 +41,21 @@ __all__ = [
     "SCHEMA_VERSION",
     "AuditEvent",
     "AuditLog",
+    "current_revision",
     "default_actor",
     "default_url",
+    "head_revision",
+    "upgrade",
 ]
+
+# SQLAlchemy and Alembic load on first use of these, not with the package.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AuditLog": ".audit",
+        "SCHEMA_VERSION": ".schema",
+        "current_revision": ".migrate",
+        "head_revision": ".migrate",
+        "upgrade": ".migrate",
+    },
+)

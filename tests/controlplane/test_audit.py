@@ -1,21 +1,13 @@
 """Conformance suite of the audit log, run on every backend that can be started here.
 
-``sqlite`` always runs. ``postgresql`` starts a throwaway cluster (``initdb`` + ``pg_ctl``
-from PATH or ``/usr/lib/postgresql/*/bin``, unix socket only) when those tools and a driver
-(``psycopg`` or ``psycopg2``) are installed, and is skipped with the reason otherwise.
+``sqlite`` always runs; ``postgresql`` runs on a throwaway cluster when one can be started
+(see ``conftest.py``), and is skipped with the reason otherwise.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import json
 import multiprocessing
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -35,142 +27,6 @@ from headway.exceptions import ConfigError, HeadwayError
 from headway.project import Project
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-
-
-# --- PostgreSQL: a throwaway cluster, when one can be started ------------------------------
-
-
-def _pg_bindir() -> Path | None:
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb and pg_ctl:
-        return Path(pg_ctl).resolve().parent
-    candidates = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
-        key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parent.name.split(".")],
-        reverse=True,
-    )
-    for bindir in candidates:
-        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
-            return bindir
-    return None
-
-
-def _pg_driver() -> str | None:
-    for module, dialect in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
-        if importlib.util.find_spec(module) is not None:
-            return dialect
-    return None
-
-
-class _PostgresServer:
-    """A cluster in a temporary folder, listening on a unix socket only."""
-
-    def __init__(self, bindir: Path, dialect: str, run_as: str | None) -> None:
-        self.bindir, self.dialect, self.run_as = bindir, dialect, run_as
-        # Under /tmp, not pytest's tmp_path: a socket path must stay under ~100 characters,
-        # and the 'postgres' user (when running as root) must be able to enter it.
-        self.root = Path(tempfile.mkdtemp(prefix="hw-pg-"))
-        self.data = self.root / "data"
-        self.port = 5432  # names the socket file only; no TCP (listen_addresses='')
-        self._names = itertools.count()
-        if run_as is not None:
-            user = pwd.getpwnam(run_as)
-            os.chown(self.root, user.pw_uid, user.pw_gid)
-
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        prefix = ["runuser", "-u", self.run_as, "--"] if self.run_as else []
-        return subprocess.run(
-            [*prefix, *args], capture_output=True, text=True, timeout=120, check=False
-        )
-
-    def start(self) -> None:
-        steps = [
-            (
-                str(self.bindir / "initdb"),
-                "-D",
-                str(self.data),
-                "-U",
-                "headway",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ),
-            (
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.root / "server.log"),
-                "-o",
-                f"-k {self.root} -h '' -p {self.port} -F -c fsync=off",
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ),
-        ]
-        for step in steps:
-            done = self._run(*step)
-            if done.returncode != 0:
-                log = self.root / "server.log"
-                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                raise RuntimeError(
-                    f"{Path(step[0]).name} failed ({done.returncode}):\n"
-                    f"{done.stdout}{done.stderr}{tail}"
-                )
-
-    def url(self, database: str) -> str:
-        return f"{self.dialect}://headway@/{database}?host={self.root}&port={self.port}"
-
-    def create_database(self) -> str:
-        name = f"audit_{next(self._names)}"
-        engine = sa.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        finally:
-            engine.dispose()
-        return self.url(name)
-
-    def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[_PostgresServer]:
-    bindir = _pg_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL not installed: no initdb/pg_ctl on PATH or /usr/lib/postgresql")
-    dialect = _pg_driver()
-    if dialect is None:
-        pytest.skip("no PostgreSQL driver: install 'psycopg[binary]' (or psycopg2) to run it")
-    run_as = None
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            user = None
-        if user is None or user.pw_uid == 0 or shutil.which("runuser") is None:
-            pytest.skip("running as root, and no 'postgres' user and runuser to run initdb as")
-        run_as = "postgres"
-    server = _PostgresServer(bindir, dialect, run_as)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def audit_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty control-plane database on each backend."""
-    if request.param == "sqlite":
-        return default_url(tmp_path / ".headway")
-    server: _PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database()
 
 
 @pytest.fixture

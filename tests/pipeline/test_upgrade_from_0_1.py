@@ -71,7 +71,7 @@ def test_the_fixture_is_a_0_1_project(legacy: Path) -> None:
     with sqlite3.connect(legacy / "churn" / ".headway" / "control.db") as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = db.execute("SELECT value FROM headway_meta WHERE key='schema_version'").fetchone()
-    assert "alembic_version" not in tables
+    assert "headway_alembic_version" not in tables
     assert version == ("1",)
 
 
@@ -115,7 +115,7 @@ def test_a_0_1_project_regates_and_keeps_its_audit_log(legacy: Path) -> None:
             stored = conn.exec_driver_sql(
                 "SELECT value FROM headway_meta WHERE key='schema_version'"
             ).scalar_one()
-        assert "alembic_version" in inspect(engine).get_table_names()
+        assert "headway_alembic_version" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
     assert int(stored) == SCHEMA_VERSION

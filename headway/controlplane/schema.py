@@ -1,0 +1,75 @@
+"""The control-plane schema as it is now: the single source of truth for its tables.
+
+A change here needs a new migration in ``migrations/versions/`` that brings a database
+from the previous revision to this schema, and a higher :data:`SCHEMA_VERSION` when an
+older headway must no longer write to the upgraded database (the test of the migrations
+compares a freshly migrated database with :data:`metadata`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from headway.controlplane.engine import UTCDateTime
+
+__all__ = [
+    "MAX_NAME",
+    "MAX_VERSION",
+    "SCHEMA_VERSION",
+    "SCHEMA_VERSION_KEY",
+    "TABLE_PREFIX",
+    "VERSION_TABLE",
+    "audit_table",
+    "meta_table",
+    "metadata",
+]
+
+# Version of the control-plane schema this headway writes, stored in ``headway_meta``.
+# headway 0.1.0 refuses a database whose number is higher than its own (1): raise it
+# with every migration that an older headway must not write past.
+SCHEMA_VERSION = 2
+SCHEMA_VERSION_KEY = "schema_version"
+
+# Every table headway owns starts with this; others in a shared database are left alone.
+TABLE_PREFIX = "headway_"
+# Alembic's revision table, under headway's own name: MLflow and Optuna keep theirs in
+# ``alembic_version``, and a team may point all three at one PostgreSQL database.
+VERSION_TABLE = "headway_alembic_version"
+
+MAX_NAME = 255  # model names and actors are VARCHAR(255)
+MAX_VERSION = 64
+
+metadata = MetaData()
+
+audit_table = Table(
+    "headway_audit",
+    metadata,
+    # BIGSERIAL on PostgreSQL; INTEGER PRIMARY KEY (the rowid) on SQLite.
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("model", String(MAX_NAME), nullable=False),
+    Column("version", String(MAX_VERSION), nullable=True),
+    Column("actor", String(MAX_NAME), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("details", JSON(), nullable=False),
+    Index("ix_headway_audit_model_at", "model", "at"),
+    Index("ix_headway_audit_model_version", "model", "version"),
+)
+
+meta_table = Table(
+    "headway_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
