@@ -68,6 +68,7 @@ def _quiet_libraries(level: str) -> None:
 def main() -> None:
     """Entry point: user errors become one red line on stderr and exit code 1."""
     # MLflow draws a progress bar per downloaded artifact; headway shows its own progress.
+    # The command owns its process, so it may set this; library code never writes os.environ.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     _quiet_libraries(load_settings().log_level.upper())
     try:
