@@ -164,6 +164,9 @@ class Blessing:
 
     ``reasons`` are the checks in words; ``change`` is the paired-bootstrap change of the
     primary metric against the champion (estimate, 95% low, 95% high; positive = better).
+    ``review`` says why a person must decide before a blessed candidate replaces the
+    champion (e.g. the champion could not be compared on the same rows); governance then
+    makes it ``challenger`` with approval pending, whatever the promotion policy.
     """
 
     blessed: bool
@@ -174,6 +177,7 @@ class Blessing:
     champion_value: float | None = None
     checks: tuple[dict[str, Any], ...] = ()
     change: tuple[float, float, float] | None = None
+    review: str | None = None
 
     @property
     def failed_checks(self) -> list[dict[str, Any]]:

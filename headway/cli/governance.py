@@ -57,7 +57,8 @@ def _governor(project: Path, name: str) -> tuple[Governor, AuditLog]:
     loaded = Project.load(project)
     registry = ModelRegistry(loaded.tracking_uri, loaded.registry_uri)
     audit_log = AuditLog.for_project(loaded)
-    return Governor(registry, audit_log, name), audit_log
+    governor = Governor(registry, audit_log, name, promotion=loaded.config.governance.promotion)
+    return governor, audit_log
 
 
 def gate(
@@ -94,8 +95,18 @@ def approve(
     by: ByOption = None,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Approve a blessed version waiting as challenger; it becomes champion."""
-    _decide("approve", model, reason, by, project, f"approved -> @{CHAMPION}")
+    """Approve a blessed version waiting as challenger; it becomes champion. When the
+    champion changed since the version was gated, it is re-gated against today's champion
+    first and approved only if still blessed."""
+    from headway.pipeline import approve_version
+
+    name, version = parse_version(model)
+    loaded = Project.load(project)
+    with console.status(f"Checking {name}/{version} against today's champion..."):
+        approve_version(
+            loaded, name, version, actor=by or default_actor(), reason=_reason(reason, "approve")
+        )
+    console.print(f"[green]✓[/] {name}/{version} approved -> @{CHAMPION}")
 
 
 def reject(

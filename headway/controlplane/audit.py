@@ -203,6 +203,7 @@ class AuditLog:
             "model": model,
             "version": version,
             "actor": actor,
+            "os_actor": default_actor(),
             "reason": reason,
             "details": stored_details,
         }
@@ -277,6 +278,7 @@ class AuditLog:
                 actor=r["actor"],
                 reason=r["reason"],
                 details=dict(r["details"] or {}),
+                os_actor=r["os_actor"],
             )
             for r in rows
         ]

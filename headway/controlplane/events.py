@@ -45,9 +45,11 @@ class AuditEvent:
         action: one of :data:`AUDIT_ACTIONS`.
         model: registered model name.
         version: model version, or ``None`` for a decision on the model as a whole.
-        actor: who decided (a user name).
+        actor: who decided, as claimed by the caller (``--by``; the OS user by default).
         reason: free text, may be empty.
         details: JSON object, e.g. gate results or the previous champion version.
+        os_actor: the OS user of the process that recorded it, whatever ``actor`` claims
+            (``None`` for events recorded before headway stored it).
     """
 
     id: int
@@ -58,6 +60,7 @@ class AuditEvent:
     actor: str
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
+    os_actor: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the event, with ``at`` as an ISO 8601 string."""
@@ -68,6 +71,7 @@ class AuditEvent:
             "model": self.model,
             "version": self.version,
             "actor": self.actor,
+            "os_actor": self.os_actor,
             "reason": self.reason,
             "details": self.details,
         }

@@ -88,7 +88,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    """The newest migration revision this headway ships, e.g. ``"0002"``."""
+    """The newest migration revision this headway ships, e.g. ``"0003"``."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the package ships its migrations
         raise HeadwayError(f"no control-plane migrations found in {_MIGRATIONS_DIR}")

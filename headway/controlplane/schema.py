@@ -37,7 +37,7 @@ __all__ = [
 # Version of the control-plane schema this headway writes, stored in ``headway_meta``.
 # headway 0.1.0 refuses a database whose number is higher than its own (1): raise it
 # with every migration that an older headway must not write past.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_VERSION_KEY = "schema_version"
 
 # Every table headway owns starts with this; others in a shared database are left alone.
@@ -61,6 +61,8 @@ audit_table = Table(
     Column("model", String(MAX_NAME), nullable=False),
     Column("version", String(MAX_VERSION), nullable=True),
     Column("actor", String(MAX_NAME), nullable=False),
+    # The OS user of the process that wrote the event (NULL before schema version 3).
+    Column("os_actor", String(MAX_NAME), nullable=True),
     Column("reason", Text(), nullable=False),
     Column("details", JSON(), nullable=False),
     Index("ix_headway_audit_model_at", "model", "at"),

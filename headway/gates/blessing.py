@@ -8,7 +8,9 @@ A :class:`Blessing` is always produced, also when negative, with one check per g
   ``min_relative_improvement`` (relative) *beyond noise*: the lower end of the 95% interval
   of a paired bootstrap of the difference must clear the bar. A change inside the noise is
   neither better nor worse: the champion stays. Without a champion these checks are
-  skipped, and the skip is recorded;
+  skipped, and the skip is recorded. A champion that cannot score the candidate's test rows
+  (its input columns differ) cannot be compared: the candidate is judged on its bounds, and
+  the blessing asks for a person's review before it may replace the champion;
 - fairness bounds on every sensitive column's demographic parity and equalized odds
   differences;
 - a latency budget (p95 of a one-row prediction) and a model size budget;
@@ -63,6 +65,7 @@ def bless(
     metric = candidate.metric
     champion_value: float | None = None
     oriented: tuple[float, float, float] | None = None
+    review: str | None = None
     if champion is not None:
         champion_value = champion.metrics[metric]
         sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
@@ -76,16 +79,12 @@ def bless(
             _change_check(candidate, config, champion_value, champion_version, oriented, metric)
         )
     elif champion_version is not None:
-        checks.append(
-            _check(
-                "champion",
-                True,
-                None,
-                None,
-                f"champion v{champion_version} cannot score this holdout (its input columns "
-                "differ): judged on the bounds alone",
-            )
+        review = (
+            f"champion v{champion_version} cannot score this holdout (its input columns "
+            "differ), so the candidate was not compared with it: a person must approve it "
+            "before it replaces the champion"
         )
+        checks.append(_check("champion", True, None, None, review))
     else:
         checks.append(
             _check("champion", True, None, None, "no current champion: change thresholds skipped")
@@ -104,6 +103,7 @@ def bless(
         champion_value=champion_value,
         checks=tuple(checks),
         change=oriented,
+        review=review,
     )
 
 

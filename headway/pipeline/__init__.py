@@ -7,6 +7,7 @@ Stage packages never import this one; it sits above them and below automation an
 
 from __future__ import annotations
 
+from headway.pipeline.approve import approve_version
 from headway.pipeline.regate import gate_version
 from headway.pipeline.reproduce import ReproductionReport, reproduce
 from headway.pipeline.run import NullObserver, PipelineObserver, run_pipeline
@@ -15,6 +16,7 @@ __all__ = [
     "NullObserver",
     "PipelineObserver",
     "ReproductionReport",
+    "approve_version",
     "gate_version",
     "reproduce",
     "run_pipeline",

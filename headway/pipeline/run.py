@@ -259,10 +259,10 @@ def run_pipeline(
         obs.stage_started("register")
         ref = _register(registry, run, project, model, parts, evaluation, blessing, lineage)
         with AuditLog.for_project(project) as audit:
-            ref = Governor(registry, audit, cfg.model_name).after_gate(
+            governor = Governor(registry, audit, cfg.model_name, promotion=cfg.governance.promotion)
+            ref = governor.after_gate(
                 ref,
                 blessing,
-                promotion=cfg.governance.promotion,
                 details={"run_id": run.run_id, "dataset_hash": version.content_hash},
             )
             markdown, html = model_card(registry, audit, ref.name, ref.version)

@@ -4,11 +4,13 @@ State lives where MLflow keeps it (aliases and version tags); every decision als
 the project's audit log. A refused action raises :class:`GovernanceError` before anything
 is changed.
 
-- ``auto`` promotion: a blessed candidate becomes ``champion``.
+- ``auto`` promotion: a blessed candidate becomes ``champion``, unless its blessing asks for
+  a review (the champion could not be compared with it): then as under ``manual``.
 - ``manual`` promotion: a blessed candidate becomes ``challenger`` with approval
   ``pending``; :meth:`Governor.approve` makes it champion, :meth:`Governor.reject` drops it.
-- :meth:`Governor.promote` moves ``champion`` to any version; an unblessed one only with
-  ``force`` and a reason (recorded as ``forced``).
+- :meth:`Governor.promote` moves ``champion`` to any version. A version that is not blessed,
+  or that waits for an approval (``pending``, or under ``manual`` not yet approved), moves
+  only with ``force`` and a reason (recorded as ``forced``).
 - :meth:`Governor.rollback` moves ``champion`` back to the version it replaced.
 - :meth:`Governor.archive` retires a version that is not the champion.
 """
@@ -48,12 +50,18 @@ class Governor:
         registry: the MLflow registry.
         audit: the project's audit log.
         name: the registered model.
+        promotion: the project's ``governance.promotion`` policy, ``auto`` or ``manual``.
     """
 
-    def __init__(self, registry: ModelRegistry, audit: AuditLog, name: str) -> None:
+    def __init__(
+        self, registry: ModelRegistry, audit: AuditLog, name: str, *, promotion: str = "auto"
+    ) -> None:
+        if promotion not in ("auto", "manual"):
+            raise ValueError(f"promotion must be 'auto' or 'manual', got {promotion!r}")
         self.registry = registry
         self.audit = audit
         self.name = name
+        self.promotion = promotion
 
     # -- after a run ------------------------------------------------------------------
 
@@ -62,11 +70,11 @@ class Governor:
         ref: ModelVersionRef,
         blessing: Blessing,
         *,
-        promotion: str,
         details: dict[str, Any],
         actor: str | None = None,
     ) -> ModelVersionRef:
-        """Record a new version and its gate decision, and apply the promotion policy."""
+        """Record a new version and its gate decision, and apply the promotion policy (a
+        blessing that asks for a review waits for approval under either policy)."""
         actor = actor or default_actor()
         value = blessing.candidate_value
         self.audit.record(
@@ -83,11 +91,12 @@ class Governor:
                 "metric": blessing.metric,
                 "value": value if value == value and abs(value) != float("inf") else None,
                 "failed_checks": [c["name"] for c in blessing.failed_checks],
+                **({"review": blessing.review} if blessing.review else {}),
             },
         )
         if not blessing.blessed:
             return ref
-        if promotion == "manual":
+        if self.promotion == "manual" or blessing.review:
             self._tag(ref.version, {_APPROVAL: "pending"})
             self.registry.set_alias(self.name, CHALLENGER, ref.version)
             return ModelVersionRef(ref.name, ref.version, ref.run_id, aliases=(CHALLENGER,))
@@ -96,8 +105,8 @@ class Governor:
 
     # -- decisions by people ----------------------------------------------------------
 
-    def approve(self, version: str, *, actor: str, reason: str) -> ModelVersionInfo:
-        """Approve a version and make it champion.
+    def approvable(self, version: str) -> ModelVersionInfo:
+        """The version, if it may be approved now.
 
         Raises:
             ModelNotFoundError: no such version.
@@ -121,6 +130,19 @@ class Governor:
                 f"{self.name}/{version}'); to promote it anyway: headway promote "
                 f"{self.name}/{version} --force --reason TEXT"
             )
+        return info
+
+    def approve(self, version: str, *, actor: str, reason: str) -> ModelVersionInfo:
+        """Approve a version and make it champion.
+
+        The caller re-gates a version first when the champion changed since it was gated
+        (:func:`headway.pipeline.approve_version` does).
+
+        Raises:
+            ModelNotFoundError: no such version.
+            GovernanceError: see :meth:`approvable`.
+        """
+        info = self.approvable(version)
         self._tag(version, self._approval_tags("approved", actor, reason))
         self.audit.record("approved", model=self.name, version=version, actor=actor, reason=reason)
         if CHAMPION not in info.aliases:  # promoted by hand before: approval on record only
@@ -156,27 +178,44 @@ class Governor:
 
         Raises:
             ModelNotFoundError: no such version.
-            GovernanceError: it is not blessed and ``force`` is not set (or no reason was
-                given for forcing), it is rejected or archived, or already champion.
+            GovernanceError: it is not blessed, or it waits for an approval, and ``force``
+                is not set (or no reason was given for forcing); it is rejected or
+                archived, or already champion.
         """
         info = self.registry.get_version(self.name, version)
         if CHAMPION in info.aliases:
             raise GovernanceError(f"{self.name}/{version} is already the champion")
         self._refuse_archived(info)
-        if approval_of(info) == "rejected":
+        state = approval_of(info)
+        if state == "rejected":
             raise GovernanceError(f"{self.name}/{version} was rejected; it cannot be promoted")
+        overruled = None
         if not info.blessed:
+            overruled = (
+                f"{self.name}/{version} is not blessed; promoting it needs --force and "
+                "--reason TEXT (the override is recorded)"
+            )
+        elif state != "approved" and (state == "pending" or self.promotion == "manual"):
+            overruled = (
+                f"{self.name}/{version} waits for approval (promotion: {self.promotion}, "
+                f"approval: {state or 'not asked'}); approve it with 'headway approve "
+                f"{self.name}/{version} --by NAME --reason TEXT', or promote it without "
+                "approval with --force --reason TEXT (the override is recorded)"
+            )
+        if overruled is not None:
             if not force:
-                raise GovernanceError(
-                    f"{self.name}/{version} is not blessed; promoting it needs --force and "
-                    "--reason TEXT (the override is recorded)"
-                )
+                raise GovernanceError(overruled)
             if not reason.strip():
                 raise GovernanceError(
-                    "--force needs --reason TEXT: say why the gates are overruled"
+                    "--force needs --reason TEXT: say why the gates or the approval are overruled"
                 )
             self.audit.record(
-                "forced", model=self.name, version=version, actor=actor, reason=reason
+                "forced",
+                model=self.name,
+                version=version,
+                actor=actor,
+                reason=reason,
+                details={"blessed": info.blessed, "approval": state},
             )
         self._promote(version, actor=actor, reason=reason or "promoted by hand")
         return self.registry.get_version(self.name, version)

@@ -232,7 +232,9 @@ def test_as_dict_is_json_ready(log: AuditLog) -> None:
     assert data["id"] == event.id
     assert datetime.fromisoformat(data["at"]) == event.at
     assert data["details"] == {"a": [1, 2.5]}
-    assert set(data) == {"id", "at", "action", "model", "version", "actor", "reason", "details"}
+    assert set(data) == {
+        "id", "at", "action", "model", "version", "actor", "os_actor", "reason", "details"
+    }  # fmt: skip
 
 
 # --- SQLite and project specifics ---------------------------------------------------------
@@ -279,3 +281,15 @@ def test_bad_url_and_missing_driver_are_config_errors() -> None:
 
 def test_default_actor_is_a_name() -> None:
     assert isinstance(default_actor(), str) and default_actor()
+
+
+def test_the_os_user_is_recorded_beside_the_claimed_actor(tmp_path: Path) -> None:
+    with AuditLog(f"sqlite:///{tmp_path / 'control.db'}") as log:
+        claimed = log.record("approved", model="m", version="1", actor="alice", reason="ok")
+        default = log.record("archived", model="m", version="2", reason="old")
+        stored = log.events()
+    me = default_actor()
+    assert (claimed.actor, claimed.os_actor) == ("alice", me)
+    assert (default.actor, default.os_actor) == (me, me)
+    assert [(e.actor, e.os_actor) for e in stored] == [("alice", me), (me, me)]
+    assert stored[0].as_dict()["os_actor"] == me

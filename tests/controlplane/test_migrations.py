@@ -34,7 +34,7 @@ from headway.controlplane import (
 from headway.controlplane.schema import VERSION_TABLE, metadata
 from headway.exceptions import HeadwayError
 
-HEAD = "0002"
+HEAD = "0003"
 NEWER = "Upgrade headway (pip install -U headway)"
 
 # What headway 0.1.0's metadata.create_all ran, per dialect.
@@ -204,7 +204,7 @@ def _schema_differences(url: str, target: sa.MetaData) -> list[Any]:
 
 def test_head_is_the_newest_revision() -> None:
     assert head_revision() == HEAD
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
 
 
 def test_0_1_0_database_is_upgraded_in_place_keeping_rows(audit_url: str) -> None:
@@ -226,7 +226,7 @@ def test_0_1_0_database_is_upgraded_in_place_keeping_rows(audit_url: str) -> Non
         version = conn.execute(
             sa.text("SELECT value FROM headway_meta WHERE \"key\" = 'schema_version'")
         ).scalar_one()
-        assert version == "2"
+        assert version == "3"
         indexes = _indexes(conn, "headway_audit")
     assert indexes["ix_headway_audit_model_version"] == ["model", "version"]
     assert indexes["ix_headway_audit_model_at"] == ["model", "at"]
@@ -292,7 +292,7 @@ def test_opening_twice_changes_nothing_the_second_time(
     with AuditLog(audit_url) as log:
         log.record("registered", model="m", version="1")
     first = [r.getMessage() for r in caplog.records if "Running upgrade" in r.getMessage()]
-    assert len(first) == 2  # -> 0001, 0001 -> 0002
+    assert len(first) == 3  # -> 0001, 0001 -> 0002, 0002 -> 0003
     before = _snapshot(audit_url)
     caplog.clear()
 
@@ -355,24 +355,24 @@ def test_unknown_revision_is_refused_unchanged(audit_url: str) -> None:
 def test_newer_schema_version_is_refused_unchanged(audit_url: str) -> None:
     with AuditLog(audit_url) as log:
         log.record("registered", model="m", version="1")
-    _set(audit_url, "UPDATE headway_meta SET value = '3' WHERE \"key\" = 'schema_version'")
+    _set(audit_url, "UPDATE headway_meta SET value = '4' WHERE \"key\" = 'schema_version'")
     before = _snapshot(audit_url)
 
     with pytest.raises(HeadwayError, match="written by a newer headway") as info:
         upgrade(audit_url)
 
     message = str(info.value)
-    assert "schema version 3" in message
+    assert "schema version 4" in message
     assert f"knows version {SCHEMA_VERSION}" in message
     assert NEWER in message
     assert _snapshot(audit_url) == before
 
 
 def test_newer_schema_version_without_revision_is_refused_unchanged(audit_url: str) -> None:
-    _make_0_1_0_database(audit_url, schema_version="3")
+    _make_0_1_0_database(audit_url, schema_version="4")
     before = _snapshot(audit_url)
 
-    with pytest.raises(HeadwayError, match="schema version 3, written by a newer headway"):
+    with pytest.raises(HeadwayError, match="schema version 4, written by a newer headway"):
         AuditLog(audit_url)
 
     assert _snapshot(audit_url) == before
