@@ -15,6 +15,7 @@ Third-party errors are translated at the boundary with ``raise ... from exc``.
     │   └── ModelNotFoundError  no model version under that name, version or alias
     └── ServingError         the server cannot start or a request cannot be served
         └── InvalidRequestError the request body is malformed (HTTP 400)
+            └── RequestTooLargeError the request body is over the size limit (HTTP 413)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "ModelNotFoundError",
     "ProjectNotFoundError",
     "RegistryError",
+    "RequestTooLargeError",
     "ServingError",
     "TrainingError",
 ]
@@ -73,3 +75,7 @@ class ServingError(HeadwayError):
 
 class InvalidRequestError(ServingError):
     """A prediction request is malformed; the server answers 400."""
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """A prediction request's body is over the server's size limit; the server answers 413."""

@@ -19,7 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from headway._version import __version__
-from headway.exceptions import HeadwayError, InvalidRequestError, ModelNotFoundError
+from headway.exceptions import (
+    HeadwayError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    RequestTooLargeError,
+)
 from headway.registry import ModelRegistry
 from headway.serving.metrics import ServingMetrics
 from headway.serving.model import ServedModel
@@ -31,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 # One table from error class to HTTP status (most specific first).
 _STATUS: tuple[tuple[type[HeadwayError], int, str], ...] = (
+    (RequestTooLargeError, 413, "PAYLOAD_TOO_LARGE"),
     (InvalidRequestError, 400, "BAD_REQUEST"),
     (ModelNotFoundError, 503, "MODEL_NOT_AVAILABLE"),
     (HeadwayError, 500, "INTERNAL_ERROR"),
@@ -43,8 +49,9 @@ class ServingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model_uri: str = Field(description="models:/NAME@ALIAS or models:/NAME/VERSION")
-    tracking_uri: str
-    registry_uri: str | None = None
+    # Left out of the repr: a URI may carry a password.
+    tracking_uri: str = Field(repr=False)
+    registry_uri: str | None = Field(default=None, repr=False)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
 
 
@@ -76,6 +83,33 @@ def _explain_param(value: str | None) -> int:
     )
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it is known to exceed ``limit`` bytes: from
+    ``Content-Length`` before reading, else while streaming (a chunked body).
+
+    Raises:
+        RequestTooLargeError: the body is over the limit; the rest of it is never read.
+        InvalidRequestError: ``Content-Length`` is not a number.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise InvalidRequestError("the Content-Length header is not a number of bytes")
+        if int(declared) > limit:
+            raise RequestTooLargeError(
+                f"request body of {int(declared)} bytes exceeds the limit of {limit}; "
+                "send smaller batches"
+            )
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestTooLargeError(
+                f"request body exceeds the limit of {limit} bytes; send smaller batches"
+            )
+    return bytes(body)
+
+
 def create_app(settings: ServingSettings, *, model: ServedModel | None = None) -> FastAPI:
     """Build the app and load the model now, so that a bad URI fails before serving.
 
@@ -100,17 +134,7 @@ def create_app(settings: ServingSettings, *, model: ServedModel | None = None) -
         started = time.perf_counter()
         status = 200
         try:
-            body = await request.body()
-            if len(body) > settings.max_body_bytes:
-                status = 413
-                return _json(
-                    {
-                        "error_code": "PAYLOAD_TOO_LARGE",
-                        "message": f"request body of {len(body)} bytes exceeds the limit of "
-                        f"{settings.max_body_bytes}; send smaller batches",
-                    },
-                    413,
-                )
+            body = await _read_body(request, settings.max_body_bytes)
             if not body:
                 raise InvalidRequestError("the request body is empty")
             frame = parse_request(body, request.headers.get("content-type"))

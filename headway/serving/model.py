@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from headway.data.schema import DataSchema, load_schema
-from headway.data.validate import UNKNOWN_CATEGORY
 from headway.exceptions import DataError, InvalidRequestError, ServingError
-from headway.features.contract import FeatureTypes, coerce_features, feature_types_of
+from headway.features.contract import FeatureTypes, feature_types_of
 from headway.registry import ModelRegistry, layout
+from headway.serving.checks import check_request
 
 __all__ = ["ServedModel"]
 
@@ -68,79 +68,24 @@ class ServedModel:
     def is_classifier(self) -> bool:
         return hasattr(self.estimator, "predict_proba")
 
-    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Check and coerce request columns to the training dtypes.
+    def prepare(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        """The model's input columns of a request, typed as in training and checked against
+        the training schema's rules (see :mod:`headway.serving.checks`).
+
+        Returns the features and the warnings of the rules of severity ``warn``.
 
         Raises:
-            InvalidRequestError: a feature column is missing, or a numeric column holds text.
+            InvalidRequestError: a feature column is missing, a number is not finite, or a
+                rule of severity ``error`` fails; names column and row.
         """
-        missing = [c for c in self.types.columns if c not in frame.columns]
-        if missing:
-            raise InvalidRequestError(
-                f"missing input column(s): {missing}. The model expects: {list(self.types.columns)}"
-            )
-        for column in self.types.numeric:
-            values = frame[column]
-            if values.dtype == object or pd.api.types.is_string_dtype(values):
-                numeric = pd.to_numeric(values, errors="coerce")
-                bad = values[numeric.isna() & values.notna()]
-                if len(bad):
-                    raise InvalidRequestError(
-                        f"column {column!r} must be numeric; row {int(bad.index[0])} has "
-                        f"{str(bad.iloc[0])[:40]!r}"
-                    )
-        return coerce_features(frame, self.types)[list(self.types.columns)]
-
-    def enforce_schema(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-        """Apply the training schema's null and category rules to a request.
-
-        Returns the frame (unseen categories mapped when the schema says ``map``) and the
-        warnings for checks of severity ``warn``.
-
-        Raises:
-            InvalidRequestError: a check of severity ``error`` fails; names column and row.
-        """
-        warnings: list[dict[str, Any]] = []
-        if self.schema is None:
-            return frame, warnings
-        rules = self.schema.checks
-        for name in self.types.columns:
-            column = self.schema.columns.get(name)
-            if column is None or name not in frame.columns:
-                continue
-            values = frame[name]
-            if not column.nullable and rules.nulls != "off":
-                rows = np.flatnonzero(values.isna().to_numpy())
-                if len(rows):
-                    if rules.nulls == "error":
-                        raise InvalidRequestError(
-                            f"column {name!r} is null in row {int(rows[0])}; the training schema "
-                            "says it is never null"
-                        )
-                    warnings.append({"column": name, "check": "nulls", "rows": rows[:5].tolist()})
-            if column.categories is not None and rules.categories != "off":
-                unseen = values.notna() & ~values.astype(str).isin(column.categories)
-                rows = np.flatnonzero(unseen.to_numpy())
-                if not len(rows):
-                    continue
-                if rules.categories == "error":
-                    raise InvalidRequestError(
-                        f"column {name!r} has {str(values.iloc[rows[0]])[:40]!r} in row "
-                        f"{int(rows[0])}, a category not seen in training"
-                    )
-                if rules.categories == "map":
-                    frame = frame.copy(deep=False)
-                    frame[name] = values.where(~unseen, UNKNOWN_CATEGORY)
-                warnings.append({"column": name, "check": "categories", "rows": rows[:5].tolist()})
-        return frame, warnings
+        return check_request(frame, self.types, self.schema)
 
     def predict(self, frame: pd.DataFrame, *, explain: int = 0) -> dict[str, Any]:
         """Predictions for a request frame: labels or values, class probabilities, and the
         schema warnings of the request (if any); with ``explain`` > 0, also the SHAP
         contributions of that many input columns per row (largest first, signed, for the
         model's raw output: log-odds for boosting, probability for forests)."""
-        features = self.prepare(frame)
-        features, warnings = self.enforce_schema(features)
+        features, warnings = self.prepare(frame)
         try:
             result = self._predict(features)
             if explain:

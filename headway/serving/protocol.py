@@ -64,7 +64,11 @@ def _inputs(payload: Any) -> pd.DataFrame:
         if not payload or any(n is None for n in lengths.values()):
             raise InvalidRequestError("'inputs' as an object must map each column to a list")
         if len(set(lengths.values())) != 1:
-            raise InvalidRequestError(f"'inputs' columns have different lengths: {lengths}")
+            sizes = sorted(set(lengths.values()), key=str)[:5]
+            raise InvalidRequestError(
+                f"'inputs' columns have different lengths ({sizes}); send one value per row "
+                "in every column"
+            )
         return pd.DataFrame(payload)
     return _records(payload, "inputs")
 
@@ -84,7 +88,7 @@ def parse_request(body: bytes, content_type: str | None) -> pd.DataFrame:
             raise InvalidRequestError(f"the CSV body cannot be parsed: {exc}") from exc
         if frame.empty:
             raise InvalidRequestError("the CSV body has no rows")
-        return frame
+        return _not_empty(frame, "the CSV body")
     if media != "application/json":
         raise InvalidRequestError(
             f"unsupported Content-Type {media!r}; use application/json or text/csv"
@@ -105,7 +109,17 @@ def parse_request(body: bytes, content_type: str | None) -> pd.DataFrame:
         )
     key = keys[0]
     if key == "dataframe_split":
-        return _split(doc[key])
-    if key == "inputs":
-        return _inputs(doc[key])
-    return _records(doc[key], key)
+        frame = _split(doc[key])
+    elif key == "inputs":
+        frame = _inputs(doc[key])
+    else:
+        frame = _records(doc[key], key)
+    return _not_empty(frame, f"'{key}'")
+
+
+def _not_empty(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    if frame.shape[1] == 0:
+        raise InvalidRequestError(f"{source} has no columns; send the model's feature columns")
+    if frame.shape[0] == 0:
+        raise InvalidRequestError(f"{source} has no rows; send at least one row to score")
+    return frame

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from headway import PipelineResult, Project
+from headway.features import feature_frame
 
 Trained = tuple[Project, PipelineResult]
 
@@ -54,8 +55,12 @@ def test_every_mlflow_json_format(
     assert all(0.0 <= p <= 1.0 for p in doc["probabilities"])
     assert len(set(doc["prediction_ids"])) == 5
     # Same answer as the model in memory, with its decision threshold.
+    features = feature_frame(rows, result.model)
+    expected = result.model.estimator.predict_proba(features)[:, 1]
+    assert doc["probabilities"] == pytest.approx(expected.tolist(), abs=2e-6)
+    assert doc["predictions"] == result.model.estimator.predict(features).tolist()
     threshold = result.model.threshold
-    assert doc["predictions"] == [int(p >= threshold) for p in doc["probabilities"]]
+    assert doc["predictions"] == [int(p >= threshold) for p in expected]
 
 
 def test_csv_body_and_ints_for_floats(server: str, rows: pd.DataFrame) -> None:
