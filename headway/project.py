@@ -32,6 +32,10 @@ MLFLOW_DB_FILENAME = "mlflow.db"
 class Project:
     """A project directory with its validated configuration and resolved locations.
 
+    ``config`` is the file's configuration; :meth:`load` gives it the
+    ``HEADWAY_OPTUNA_STORAGE`` value, if set, as ``training.optuna_storage``. The other
+    locations are resolved by the properties below, ``HEADWAY_*`` first.
+
     Example:
         >>> project = Project.load("headway-quickstart")  # doctest: +SKIP
         >>> project.tracking_uri  # doctest: +SKIP
@@ -56,8 +60,9 @@ class Project:
                 f"{directory}: project directory does not exist. "
                 "Create it with 'headway init DIR --example churn' or pass --project DIR."
             )
-        config = load_config(root / CONFIG_FILENAME)
-        return cls(root=root, config=config, settings=settings or load_settings())
+        settings = settings or load_settings()
+        config = _with_settings(load_config(root / CONFIG_FILENAME), settings)
+        return cls(root=root, config=config, settings=settings)
 
     @property
     def state_dir(self) -> Path:
@@ -115,6 +120,13 @@ class Project:
         return self.settings.registry_uri or self.config.mlflow.registry_uri or self.tracking_uri
 
     @property
+    def optuna_storage(self) -> str | None:
+        """``HEADWAY_OPTUNA_STORAGE``, else ``training.optuna_storage``; ``None``: a
+        temporary journal file. :meth:`load` puts this value into ``config.training``, the
+        section the training stage reads."""
+        return self.settings.optuna_storage or self.config.training.optuna_storage
+
+    @property
     def artifact_location(self) -> str | None:
         """Artifact root for a new experiment: the server's when MLflow is a server, else
         ``DIR/.headway/artifacts`` (a database URI alone would put them in ``./mlruns`` of
@@ -123,3 +135,15 @@ class Project:
         if scheme in ("http", "https", "databricks"):
             return None
         return (self.state_dir / "artifacts").as_uri()
+
+
+def _with_settings(config: ProjectConfig, settings: Settings) -> ProjectConfig:
+    """``config`` with the ``HEADWAY_*`` values that the stages read from it resolved.
+
+    The training stage takes a :class:`headway.config.TrainingConfig` and reads no
+    environment variable, so ``HEADWAY_OPTUNA_STORAGE`` is put into ``training`` here.
+    """
+    if settings.optuna_storage is None:
+        return config
+    training = config.training.model_copy(update={"optuna_storage": settings.optuna_storage})
+    return config.model_copy(update={"training": training})

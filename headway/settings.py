@@ -1,4 +1,9 @@
-"""Typed ``HEADWAY_*`` settings: the only place where environment variables are read."""
+"""Typed ``HEADWAY_*`` settings: the only place where environment variables are read.
+
+Every URI a project uses can be given here instead of in ``headway.yaml``, so that a
+password stays out of the file (and out of version control); whatever reaches a record is
+masked anyway (:mod:`headway.redact`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ class Settings(BaseSettings):
         control_db_url: SQLAlchemy URL of the control-plane store (audit log) that overrides
             the project's own (``HEADWAY_CONTROL_DB_URL``), e.g.
             ``postgresql+psycopg://headway:secret@db.internal/headway``.
+        optuna_storage: Optuna storage URL the search's workers share that overrides the
+            project's ``training.optuna_storage`` (``HEADWAY_OPTUNA_STORAGE``), e.g.
+            ``postgresql+psycopg://optuna:secret@db.internal/optuna``.
         log_level: log level of the ``headway`` command (``HEADWAY_LOG_LEVEL``); library use
             leaves logging to the caller.
     """
@@ -27,6 +35,7 @@ class Settings(BaseSettings):
     tracking_uri: str | None = None
     registry_uri: str | None = None
     control_db_url: str | None = None
+    optuna_storage: str | None = None
     log_level: str = "WARNING"
 
 

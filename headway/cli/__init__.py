@@ -68,8 +68,11 @@ def _quiet_libraries(level: str) -> None:
 def main() -> None:
     """Entry point: user errors become one red line on stderr and exit code 1."""
     # MLflow draws a progress bar per downloaded artifact; headway shows its own progress.
-    # The command owns its process, so it may set this; library code never writes os.environ.
+    # The command owns its process, so it may set these; library code never writes os.environ.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow reports usage to its makers over the network unless told not to; headway's
+    # command does not (set MLFLOW_DISABLE_TELEMETRY=false to allow it).
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     _quiet_libraries(load_settings().log_level.upper())
     try:
         app()

@@ -14,6 +14,7 @@ from headway.artifacts import ValidationReport, to_dict
 from headway.cli._common import ProjectOption, console
 from headway.exceptions import DataError, ModelNotFoundError
 from headway.project import Project
+from headway.redact import redact_uri
 from headway.registry import layout
 
 data_app = typer.Typer(help="Dataset versions: list and inspect them.", no_args_is_help=True)
@@ -160,7 +161,9 @@ def lineage(
         name, alias = model.split("@", 1)
         info = registry.version_by_alias(name, alias)
         if info is None:
-            raise ModelNotFoundError(f"no model version at {model} in {loaded.tracking_uri}")
+            raise ModelNotFoundError(
+                f"no model version at {model} in {redact_uri(loaded.tracking_uri)}"
+            )
     elif "/" in model:
         name, number = model.split("/", 1)
         info = registry.get_version(name, number)

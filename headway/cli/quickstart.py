@@ -17,6 +17,7 @@ from headway.cli.serve import serving_settings
 from headway.datasets import EXAMPLES, write_example
 from headway.exceptions import ServingError
 from headway.project import CONFIG_FILENAME, Project
+from headway.redact import redact_uri
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,7 +109,7 @@ def quickstart(
             f"sample       {features.iloc[0][project.config.data.id_column or 0]} -> "
             f"prediction {answer['predictions'][0]}, probability "
             f"{answer.get('probabilities', [None])[0]}",
-            f"tracking     {project.tracking_uri}",
+            f"tracking     {redact_uri(project.tracking_uri)}",
             f"took         {time.perf_counter() - started:.1f}s",
         ]
         console.print(Panel("\n".join(lines), title="headway quickstart", expand=False))

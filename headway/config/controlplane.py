@@ -14,5 +14,6 @@ class ControlPlaneConfig(Section):
 
     url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL (PostgreSQL for a team); DIR/.headway/control.db if omitted.",
+        description="SQLAlchemy URL (PostgreSQL for a team); DIR/.headway/control.db if "
+        "omitted. HEADWAY_CONTROL_DB_URL overrides it (use it for a URL with a password).",
     )

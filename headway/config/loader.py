@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from headway.config.project import ProjectConfig
 from headway.exceptions import ConfigError, ProjectNotFoundError
+from headway.redact import redact_text, redact_uri
 
 __all__ = ["load_config"]
 
@@ -31,7 +32,12 @@ def _describe_error(error: Any, known_keys: dict[tuple[str | int, ...], list[str
     if kind == "missing":
         return f"required key '{key}' is missing. Add it (see docs/configuration.md)."
     given = error.get("input")
-    shown = repr(given) if not isinstance(given, dict | list) else type(given).__name__
+    if isinstance(given, str):
+        shown = repr(redact_text(redact_uri(given)))  # a bad value may be a URI
+    elif isinstance(given, dict | list):
+        shown = type(given).__name__
+    else:
+        shown = repr(given)
     return f"key '{key}': {error['msg']} (got {shown}). Fix the value in headway.yaml."
 
 

@@ -17,6 +17,7 @@ from headway.config.governance import GovernanceConfig
 from headway.config.serving import ServingConfig
 from headway.config.tracking import MlflowConfig
 from headway.config.training import TrainingConfig
+from headway.redact import redact_config
 from headway.tasks import DEFAULT_METRIC, TASK_METRICS, Task
 
 __all__ = ["ProjectConfig"]
@@ -82,6 +83,11 @@ class ProjectConfig(Section):
         return self.mlflow.experiment or self.name
 
     def config_hash(self) -> str:
-        """A stable hash of the configuration, recorded as lineage."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        """A stable hash of the configuration, recorded as lineage.
+
+        Credentials are masked first (:func:`headway.redact.redact_config`): the hash is
+        published beside the masked params, and must not let a password be guessed from
+        them; nor should changing a password change the lineage.
+        """
+        payload = json.dumps(redact_config(self.model_dump(mode="json")), sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:16]

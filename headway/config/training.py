@@ -55,7 +55,8 @@ class TrainingConfig(Section):
     optuna_storage: str | None = Field(
         default=None,
         description="Optuna storage URL shared by the workers (needed for a remote Ray "
-        "cluster); a temporary journal file when omitted.",
+        "cluster); a temporary journal file when omitted. HEADWAY_OPTUNA_STORAGE overrides "
+        "it: give a URL with a password there, not in the file.",
     )
     refit: bool = Field(
         default=False,

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.types import TypeDecorator
 
 from headway.exceptions import ConfigError
+from headway.redact import redact_text, redact_uri
 
 __all__ = [
     "UTCDateTime",
@@ -70,7 +71,8 @@ def parse_url(url: str) -> URL:
         return make_url(url)
     except ArgumentError as exc:
         raise ConfigError(
-            f"control-plane database URL {url!r} is malformed: {exc}. Use e.g. "
+            f"control-plane database URL {redact_uri(url)!r} is malformed: "
+            f"{redact_text(str(exc))}. Use e.g. "
             "'sqlite:///PATH/control.db' or 'postgresql+psycopg://USER@HOST/DB'."
         ) from exc
 

@@ -23,6 +23,7 @@ from mlflow.models import Model
 
 from headway.artifacts import ModelVersionRef
 from headway.exceptions import ModelNotFoundError, RegistryError
+from headway.redact import redact_text, redact_uri
 from headway.registry import layout
 from headway.registry.layout import CHALLENGER, CHAMPION, MODEL_ARTIFACT
 from headway.registry.tracking import TrackedRun
@@ -174,7 +175,8 @@ class ModelRegistry:
             return str(self.client.create_experiment(name, artifact_location=artifact_location))
         except MlflowException as exc:
             raise RegistryError(
-                f"cannot open experiment {name!r} at {self.tracking_uri}: {exc.message}. "
+                f"cannot open experiment {name!r} at {redact_uri(self.tracking_uri)}: "
+                f"{redact_text(exc.message)}. "
                 "Check mlflow.tracking_uri / HEADWAY_TRACKING_URI."
             ) from exc
 
@@ -250,7 +252,9 @@ class ModelRegistry:
                 model_id=logged.model_id,
             )
         except MlflowException as exc:
-            raise RegistryError(f"cannot register model {name!r}: {exc.message}") from exc
+            raise RegistryError(
+                f"cannot register model {name!r}: {redact_text(exc.message)}"
+            ) from exc
         return ModelVersionRef(name=name, version=str(mv.version), run_id=str(mv.run_id))
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
@@ -263,7 +267,7 @@ class ModelRegistry:
         except MlflowException as exc:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 return None
-            raise RegistryError(f"cannot read {name}@{alias}: {exc.message}") from exc
+            raise RegistryError(f"cannot read {name}@{alias}: {redact_text(exc.message)}") from exc
         return self._info(mv)
 
     def get_version(self, name: str, version: str) -> ModelVersionInfo:
@@ -271,7 +275,7 @@ class ModelRegistry:
             return self._info(self.client.get_model_version(name, version))
         except MlflowException as exc:
             raise ModelNotFoundError(
-                f"no version {version} of model {name!r} in {self.registry_uri}"
+                f"no version {version} of model {name!r} in {redact_uri(self.registry_uri)}"
             ) from exc
 
     def models(self) -> list[RegisteredModelInfo]:
@@ -306,7 +310,8 @@ class ModelRegistry:
                 return mlflow.sklearn.load_model(local)
             except MlflowException as exc:
                 raise ModelNotFoundError(
-                    f"cannot load {uri} from {self.registry_uri}: {exc.message}. "
+                    f"cannot load {uri} from {redact_uri(self.registry_uri)}: "
+                    f"{redact_text(exc.message)}. "
                     "Run 'headway run' first, or check the model name and alias."
                 ) from exc
 

@@ -23,7 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -31,6 +31,7 @@ from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
 from headway.exceptions import TrainingError
+from headway.redact import redact_text, redact_uri
 
 __all__ = [
     "BaseExecutor",
@@ -55,12 +56,26 @@ def available_cpus() -> int:
 
 
 def open_storage(url: str) -> BaseStorage:
-    """An Optuna storage from ``journal:PATH`` (a journal file) or a database URL."""
+    """An Optuna storage from ``journal:PATH`` (a journal file) or a database URL.
+
+    Raises:
+        TrainingError: the database cannot be opened (the URL shown with its password
+            masked).
+    """
     if url.startswith(JOURNAL_PREFIX):
         path = url[len(JOURNAL_PREFIX) :]
         # The open()-based lock works on file systems without symlinks (and on NFS).
         return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
-    return optuna.storages.RDBStorage(url)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return optuna.storages.RDBStorage(url)
+    except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as exc:
+        # SQLAlchemy and the drivers may quote the URL they were given.
+        raise TrainingError(
+            f"cannot open the Optuna storage {redact_uri(url)}: {redact_text(str(exc))}. "
+            "Check training.optuna_storage (or HEADWAY_OPTUNA_STORAGE) and its driver."
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -71,7 +86,7 @@ class WorkerJob:
     """
 
     study_name: str
-    storage: str
+    storage: str = field(repr=False)  # may hold a password
     objective: Callable[[optuna.Trial], float]
     seed: int
     deadline: float

@@ -55,6 +55,7 @@ from headway.features.contract import (
     coerce_features,
     infer_feature_types,
 )
+from headway.redact import redact_uri
 from headway.tasks import HIGHER_IS_BETTER
 from headway.training.executors import (
     BaseExecutor,
@@ -128,8 +129,8 @@ def check_training(config: TrainingConfig) -> None:
     if config.optuna_storage is None and not executor.shares_local_files:
         raise TrainingError(
             "training.executor 'ray' on a remote cluster needs a storage every worker can "
-            "reach: set training.optuna_storage to a database URL "
-            "(e.g. postgresql://user:pass@host/optuna)"
+            "reach: set HEADWAY_OPTUNA_STORAGE (or training.optuna_storage) to a database "
+            "URL, e.g. postgresql+psycopg://USER:PASSWORD@HOST/optuna"
         )
 
 
@@ -485,7 +486,8 @@ def _run_search(
             if not t.user_attrs.get("over_budget")
         ]
         if config.optuna_storage is not None:
-            logger.info("study %s kept in %s", study.study_name, config.optuna_storage)
+            shown = redact_uri(config.optuna_storage)
+            logger.info("study %s kept in %s", study.study_name, shown)
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     sign = -1.0 if direction == "maximize" else 1.0
     winner = min(complete, key=lambda t: (sign * float(t.value), t.number)) if complete else None  # type: ignore[arg-type]
