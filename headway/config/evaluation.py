@@ -29,6 +29,24 @@ class EvaluationConfig(Section):
         default_factory=list,
         description="Columns for the fairness report (fairlearn); they need not be features.",
     )
+    min_group_size: int = Field(
+        default=30,
+        ge=1,
+        description="Fairness: groups with fewer rows are reported but left out of the gaps "
+        "the gate reads.",
+    )
+    sensitive_missing: Literal["group", "exclude"] = Field(
+        default="group",
+        description="Fairness: missing values of a sensitive column form a '(missing)' group "
+        "(group) or their rows are left out and counted (exclude).",
+    )
+    sensitive_bins: int = Field(
+        default=4,
+        ge=2,
+        le=20,
+        description="Fairness: quantile bins of a numeric sensitive column with more distinct "
+        "values than this (4: quartiles).",
+    )
     business_values: dict[Outcome, float] = Field(
         default_factory=dict,
         description="Binary: value of one outcome of each kind, e.g. {true_positive: 180, "
@@ -51,5 +69,8 @@ class EvaluationConfig(Section):
         description="Numeric columns whose rise must raise (or lower) the score.",
     )
     bootstrap: int = Field(
-        default=200, ge=0, le=10_000, description="Bootstrap resamples for the intervals."
+        default=200,
+        ge=0,
+        le=10_000,
+        description="Bootstrap resamples for the intervals (of the metrics and the fairness gaps).",
     )

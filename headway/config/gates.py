@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from headway.config._base import Section
@@ -41,6 +43,12 @@ class GateConfig(Section):
     )
     max_equalized_odds_difference: float | None = Field(
         default=None, ge=0, le=1, description="Bound for every evaluation.sensitive_columns."
+    )
+    fairness_evidence: Literal["violation", "compliance"] = Field(
+        default="violation",
+        description="What a fairness bound asks of a gap's 95% interval: violation fails only "
+        "when its lower end exceeds the bound; compliance passes only when its upper end is "
+        "within it.",
     )
     max_latency_ms: float | None = Field(
         default=None, gt=0, description="Bound on the p95 time of a one-row prediction."

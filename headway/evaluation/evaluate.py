@@ -115,7 +115,18 @@ def evaluate(
         from headway.evaluation.fairness import fairness_report
 
         group_report = fairness_report(
-            task, test, y, scores, column=column, classes=classes, threshold=model.threshold
+            task,
+            test,
+            y,
+            scores,
+            column=column,
+            classes=classes,
+            threshold=model.threshold,
+            min_group_size=config.min_group_size,
+            missing=config.sensitive_missing,
+            bins=config.sensitive_bins,
+            n_boot=config.bootstrap,
+            seed=seed,
         )
         fairness.append(group_report.to_dict())
 

@@ -152,7 +152,8 @@ def slices_section(card: Mapping[str, Any]) -> list[Block]:
 
 
 def fairness_section(card: Mapping[str, Any]) -> list[Block]:
-    """Parity and equalized-odds differences, and metrics per group."""
+    """Parity and equalized-odds differences with their intervals, the groups too small to
+    be gated, and metrics per group."""
     evaluation = fmt.as_map(card.get("evaluation"))
     reports = [fmt.as_map(r) for r in fmt.as_list(evaluation.get("fairness"))]
     if not reports:
@@ -162,38 +163,73 @@ def fairness_section(card: Mapping[str, Any]) -> list[Block]:
             "Per sensitive column: the demographic parity difference is the largest gap in "
             "selection rate between two groups, the equalized odds difference the larger of "
             "the gaps in true and false positive rate (0 is parity; above "
-            f"{_FAIRNESS_LIMIT} is listed under Limitations)."
+            f"{_FAIRNESS_LIMIT} is listed under Limitations), each with its 95% bootstrap "
+            "interval. Groups smaller than the minimum group size are shown but not gated; "
+            "numeric columns are grouped in quantile bins."
         )
     ]
     for report in reports:
         blocks.append(Heading(f"Sensitive column: {fmt.as_text(report.get('column'))}"))
-        rows = []
-        for key, label in (
-            ("demographic_parity_difference", "Demographic parity difference"),
-            ("equalized_odds_difference", "Equalized odds difference"),
-        ):
-            number = fmt.as_number(report.get(key))
-            above = number is not None and number > _FAIRNESS_LIMIT
-            note = f" (above {_FAIRNESS_LIMIT})" if above else ""
-            # fairness_report leaves equalized odds as None where the task has no such rates
-            undefined = key == "equalized_odds_difference" and key in report
-            missing = "not defined for this task" if undefined else fmt.NOT_RECORDED
-            rows.append((label, fmt.metric(report.get(key), missing) + note))
-        blocks.append(Facts(rows))
+        blocks.append(Facts(_fairness_facts(report)))
         groups = fmt.as_map(report.get("by_group"))
         if groups:
+            excluded = {str(g) for g in fmt.as_list(report.get("excluded_groups"))}
             keys = list(dict.fromkeys(k for g in groups.values() for k in fmt.as_map(g)))
             keys = (["n"] if "n" in keys else []) + [k for k in keys if k != "n"]
-            table = []
+            table, marks = [], []
             for group, values in groups.items():
                 stats = fmt.as_map(values)
                 cells = [
                     fmt.count(stats.get(k)) if k == "n" else fmt.metric(stats.get(k)) for k in keys
                 ]
-                table.append((str(group), *cells))
+                small = str(group) in excluded
+                note = ["not gated (too small)" if small else ""] if excluded else []
+                table.append((str(group), *cells, *note))
+                marks.append("warn" if small else "")
             numeric = frozenset(range(1, len(keys) + 1))
-            blocks.append(Table(("group", *keys), table, numeric=numeric))
+            header = ("group", *keys, *(["note"] if excluded else []))
+            blocks.append(Table(header, table, marks, numeric=numeric))
     return blocks
+
+
+def _fairness_facts(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    undefined = fmt.as_map(report.get("undefined"))
+    for key, label in (
+        ("demographic_parity_difference", "Demographic parity difference"),
+        ("equalized_odds_difference", "Equalized odds difference"),
+    ):
+        if key in undefined:
+            rows.append((label, f"not enough data: {fmt.as_text(undefined[key])}"))
+            continue
+        number = fmt.as_number(report.get(key))
+        above = number is not None and number > _FAIRNESS_LIMIT
+        note = f" (above {_FAIRNESS_LIMIT})" if above else ""
+        interval = report.get(f"{key}_interval")
+        if fmt.interval(interval) != fmt.DASH:
+            note = f" (95% interval {fmt.interval(interval)})" + note
+        # fairness_report leaves equalized odds as None where the task has no such rates
+        undefined_for_task = key == "equalized_odds_difference" and key in report
+        missing = "not defined for this task" if undefined_for_task else fmt.NOT_RECORDED
+        rows.append((label, fmt.metric(report.get(key), missing) + note))
+    groups = fmt.as_map(report.get("by_group"))
+    excluded = [str(g) for g in fmt.as_list(report.get("excluded_groups"))]
+    if excluded:
+        sizes = ", ".join(
+            f"{g} ({fmt.count(fmt.as_map(groups.get(g)).get('n'))} rows)" for g in excluded
+        )
+        minimum = fmt.count(report.get("min_group_size"))
+        rows.append((f"Not gated (fewer than {minimum} rows)", sizes))
+    missing_rows = fmt.as_number(report.get("missing_rows"))
+    if missing_rows:
+        excluded_rows = report.get("missing") == "exclude"
+        how = "left out of the report" if excluded_rows else "a group of their own"
+        rows.append(("Rows with a missing value", f"{fmt.count(missing_rows)} ({how})"))
+    edges = [fmt.as_number(e) for e in fmt.as_list(report.get("bin_edges"))]
+    cuts = [f"{e:g}" for e in edges if e is not None]
+    if cuts and len(cuts) == len(edges):
+        rows.append(("Quantile bins", f"{len(cuts) - 1}, cut at {', '.join(cuts)}"))
+    return rows
 
 
 def features_section(card: Mapping[str, Any]) -> list[Block]:
@@ -349,6 +385,13 @@ def _derived_limitations(card: Mapping[str, Any]) -> list[str]:
                     f"{what} differ across {column} groups: {name} difference "
                     f"{fmt.metric(number)} (above {_FAIRNESS_LIMIT})."
                 )
+        undefined = fmt.as_map(report.get("undefined"))
+        if "demographic_parity_difference" in undefined:
+            out.append(
+                f"Fairness across {column} groups could not be gated: "
+                f"{fmt.as_text(undefined['demographic_parity_difference'])} "
+                "(evaluation.min_group_size)."
+            )
     ece = fmt.as_number(evaluation.get("calibration_error"))
     if ece is not None and ece > _CALIBRATION_LIMIT:
         out.append(

@@ -47,9 +47,11 @@ P = np.array([0.9, 0.1, 0.2, 0.3, 0.8, 0.7, 0.6, 0.45])
 
 def test_binary_selection_rates_and_demographic_parity_are_exact() -> None:
     scores = np.column_stack([1 - P, P])
+    # groups of 1 to 4 rows: gated only when the minimum group size allows it
     report = fairness_report(
-        "binary", GROUPS, Y, scores, column="region", classes=[0, 1], threshold=0.5
-    )
+        "binary", GROUPS, Y, scores, column="region", classes=[0, 1], threshold=0.5,
+        min_group_size=1,
+    )  # fmt: skip
     assert isinstance(report, FairnessReport) and report.column == "region"
     # predicted positive: a -> [1, 0, 0, 0], b -> [1, 1, 1], missing -> [0]
     a, b, missing = (report.by_group[g] for g in ("a", "b", MISSING_GROUP))
@@ -63,6 +65,11 @@ def test_binary_selection_rates_and_demographic_parity_are_exact() -> None:
     assert a["roc_auc"] == pytest.approx(0.75) and b["roc_auc"] == pytest.approx(1.0)
     # the missing group has no positive: no true positive rate, no AUC
     assert "true_positive_rate" not in missing and "roc_auc" not in missing
+    # by default (30 rows at least) none of these groups is gated: the gap is undefined
+    default = fairness_report("binary", GROUPS, Y, scores, column="region", classes=[0, 1])
+    assert default.by_group == report.by_group
+    assert np.isnan(default.demographic_parity_difference) and default.gated_groups == ()
+    assert default.excluded_groups == (MISSING_GROUP, "a", "b")
     # a lower threshold selects the missing row too; the positive probability alone works
     low = fairness_report("binary", GROUPS, Y, P, column="region", threshold=0.4)
     assert low.by_group[MISSING_GROUP]["selection_rate"] == 1.0
@@ -73,7 +80,9 @@ def test_equalized_odds_on_a_hand_made_case() -> None:
     frame = pd.DataFrame({"sex": ["f"] * 4 + ["m"] * 4})
     y = np.array([1, 1, 0, 0, 1, 1, 0, 0])
     pred = np.array([1, 0, 0, 0, 1, 1, 1, 0]).astype(float)  # as probabilities 0 / 1
-    report = fairness_report("binary", frame, y, pred, column="sex", classes=[0, 1])
+    report = fairness_report(
+        "binary", frame, y, pred, column="sex", classes=[0, 1], min_group_size=4
+    )
     f, m = report.by_group["f"], report.by_group["m"]
     assert (f["true_positive_rate"], m["true_positive_rate"]) == (0.5, 1.0)
     assert (f["false_positive_rate"], m["false_positive_rate"]) == (0.0, 0.5)
@@ -81,7 +90,9 @@ def test_equalized_odds_on_a_hand_made_case() -> None:
     assert report.demographic_parity_difference == pytest.approx(0.75 - 0.25)
     # string labels: classes[1] is the positive class
     labels = np.where(y == 1, "yes", "no")
-    again = fairness_report("binary", frame, labels, pred, column="sex", classes=["no", "yes"])
+    again = fairness_report(
+        "binary", frame, labels, pred, column="sex", classes=["no", "yes"], min_group_size=4
+    )
     assert again.equalized_odds_difference == pytest.approx(0.5)
 
 
@@ -90,7 +101,7 @@ def test_multiclass_and_regression_branches() -> None:
     proba = np.eye(3)[[0, 1, 1, 1]]
     multi = fairness_report(
         "multiclass", frame, np.array(["x", "y", "y", "z"]), proba, column="g",
-        classes=["x", "y", "z"],
+        classes=["x", "y", "z"], min_group_size=2,
     )  # fmt: skip
     assert multi.equalized_odds_difference is None
     assert multi.by_group["a"]["selection_rate[x]"] == 0.5
@@ -100,7 +111,7 @@ def test_multiclass_and_regression_branches() -> None:
 
     y = np.array([1.0, 2.0, 3.0, 10.0])
     s = np.array([1.0, 3.0, 5.0, 9.0])  # median 4: only group b is above it
-    reg = fairness_report("regression", frame, y, s, column="g")
+    reg = fairness_report("regression", frame, y, s, column="g", min_group_size=2)
     assert reg.equalized_odds_difference is None
     assert reg.demographic_parity_difference == pytest.approx(1.0)
     assert reg.by_group["a"] == {"n": 2, "selection_rate": 0.0, "mean_prediction": 2.0, "mae": 0.5}
