@@ -167,6 +167,8 @@ class Blessing:
     ``review`` says why a person must decide before a blessed candidate replaces the
     champion (e.g. the champion could not be compared on the same rows); governance then
     makes it ``challenger`` with approval pending, whatever the promotion policy.
+    ``compared_rows`` is how many test rows the comparison used, after leaving out the
+    ``dropped_rows`` the champion had trained on.
     """
 
     blessed: bool
@@ -178,6 +180,8 @@ class Blessing:
     checks: tuple[dict[str, Any], ...] = ()
     change: tuple[float, float, float] | None = None
     review: str | None = None
+    compared_rows: int | None = None
+    dropped_rows: int = 0
 
     @property
     def failed_checks(self) -> list[dict[str, Any]]:

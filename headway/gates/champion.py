@@ -8,6 +8,7 @@ for its lags), and both are compared with a paired bootstrap of the primary metr
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from headway.evaluation.calibration import paired_bootstrap_delta
 from headway.evaluation.metrics import compute_metrics, predict_scores, score
 from headway.features.contract import coerce_features, feature_types_of
 from headway.gates.blessing import bless
-from headway.registry import CHAMPION, ModelRegistry
+from headway.registry import CHAMPION, ModelRegistry, layout
 from headway.tasks import HIGHER_IS_BETTER
 
 __all__ = ["ScoredVersion", "gate", "score_version"]
@@ -99,20 +100,48 @@ def gate(
     seed: int = 0,
     history: pd.DataFrame | None = None,
     exclude_version: str | None = None,
+    test_keys: np.ndarray | None = None,
 ) -> Blessing:
     """Bless ``candidate`` against ``model_name``'s current champion on the same rows.
 
     ``exclude_version``: when the candidate itself is the champion (re-gating it), it is
-    judged on its bounds alone.
+    judged on its bounds alone. ``test_keys``: the identities of the test rows
+    (:func:`headway.data.split.row_identity`); rows the champion trained on (recorded with
+    its run) are left out of the comparison, and how many is recorded in the blessing.
+    A champion that cannot score the rows, or trained on all of them, is not compared: the
+    blessing asks for a person's review.
     """
     info = registry.version_by_alias(model_name, CHAMPION)
-    if info is None or info.version == exclude_version:
+    if info is None:
         return bless(candidate, config=config)
+    if info.version == exclude_version:
+        return bless(candidate, config=config, itself=info.version)
+    compared = np.ones(len(test), dtype=bool)
+    if test_keys is not None:
+        trained = _training_keys(registry, info.run_id)
+        if trained is None:
+            logger.warning(
+                "champion v%s has no record of its training rows: its overlap with this "
+                "holdout is not checked",
+                info.version,
+            )
+        else:
+            compared = ~np.isin(test_keys, trained)
+    dropped = int(len(test) - compared.sum())
+    if dropped == len(test):
+        return bless(
+            candidate,
+            config=config,
+            champion_version=info.version,
+            dropped_rows=dropped,
+            not_compared="trained on every row of this holdout",
+        )
+    rows = test[compared] if dropped else test
     estimator = registry.load_estimator(f"models:/{model_name}/{info.version}")
     champion = score_version(
         estimator,
         info.version,
-        test,
+        rows,
         task=task,
         target=target,
         metric=candidate.metric,
@@ -121,14 +150,22 @@ def gate(
     if not champion.scored:
         return bless(candidate, config=config, champion_version=info.version)
     assert champion.scores is not None and champion.report is not None
+    y = rows[target].to_numpy()
+    own_scores = candidate_scores[compared] if dropped else candidate_scores
+    labels = np.asarray(classes) if classes is not None else None
+    compared_value = (
+        score(candidate.metric, y, own_scores, classes=labels, threshold=candidate_threshold)
+        if dropped
+        else None
+    )
     change = None
     if config.paired_bootstrap:
         change = paired_bootstrap_delta(
             candidate.metric,
-            test[target].to_numpy(),
-            candidate_scores,
+            y,
+            own_scores,
             champion.scores,
-            classes=np.asarray(classes) if classes is not None else None,
+            classes=labels,
             threshold_a=candidate_threshold,
             threshold_b=champion.threshold,
             seed=seed,
@@ -140,4 +177,18 @@ def gate(
         champion=champion.report,
         champion_version=info.version,
         change=change,
+        compared_value=compared_value,
+        compared_rows=len(rows),
+        dropped_rows=dropped,
     )
+
+
+def _training_keys(registry: ModelRegistry, run_id: str) -> np.ndarray | None:
+    """The identities of the rows a registered version learned from, or ``None`` when its
+    run did not record them (trained by headway 0.1)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = registry.download_run_artifact(run_id, layout.TRAINING_KEYS.path, tmp)
+        if path is None:
+            return None
+        keys: np.ndarray = pd.read_parquet(path)["key"].to_numpy(dtype=np.uint64)
+    return keys

@@ -6,10 +6,12 @@ import pandas as pd
 
 from headway.artifacts import Blessing, EvaluationReport, TrainedModel
 from headway.controlplane import AuditLog
-from headway.data import DatasetStore, ingest_and_validate, split
+from headway.data import DatasetStore, ingest_and_validate
+from headway.data.split import row_identity
 from headway.evaluation import evaluate
 from headway.features import feature_types_of
 from headway.gates import gate
+from headway.pipeline.run import split_dataset
 from headway.project import Project
 from headway.registry import ModelRegistry, layout
 
@@ -34,7 +36,7 @@ def gate_version(
     dataset = ingest_and_validate(
         cfg.data, task=cfg.task, root=project.root, store=DatasetStore(project.datasets_dir)
     )
-    parts = split(dataset.frame, data=cfg.data, config=cfg.split, task=cfg.task, seed=cfg.seed)
+    parts = split_dataset(dataset, cfg)
     history = pd.concat([parts.train, parts.valid, parts.test])
     if cfg.task == "forecast":
         from headway.features.forecast import refresh_history
@@ -71,6 +73,7 @@ def gate_version(
         seed=cfg.seed,
         history=history,
         exclude_version=version,
+        test_keys=row_identity(parts.test, cfg.data),
     )
     with AuditLog.for_project(project) as audit:
         audit.record(

@@ -82,8 +82,23 @@ def reproduce(project: Project, name: str, version: str) -> ReproductionReport:
                 "trained by an older headway; retrain it with 'headway run'"
             ) from exc
         replay = json.loads(Path(best).read_text(encoding="utf-8"))["search_params"]
+        recorded = registry.download_run_artifact(info.run_id, layout.SPLIT.path, tmp)
+        # Versions trained before the split was recorded with its scheme used headway
+        # 0.1's split; reproduce it so that the refit sees the same rows.
+        scheme = "legacy"
+        if recorded is not None:
+            scheme = json.loads(Path(recorded).read_text(encoding="utf-8")).get("scheme", scheme)
     n_trials = int(registry.client.get_run(info.run_id).data.metrics.get("n_trials", 0))
-    parts = split(frame, data=config.data, config=config.split, task=config.task, seed=config.seed)
+    parts = split(
+        frame,
+        data=config.data,
+        config=config.split,
+        task=config.task,
+        seed=config.seed,
+        scheme="stable" if scheme == "stable" else "legacy",
+        # The run either had no such row or left it out (it never trains on one).
+        missing_timestamps="exclude",
+    )
     model = train_model(config, frame, parts, replay=replay)
     original = registry.load_estimator(f"models:/{name}/{version}")
     rows = feature_frame(parts.test, model)

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import warnings
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -23,13 +23,14 @@ from headway.artifacts import (
 from headway.config import ProjectConfig
 from headway.controlplane import AuditLog
 from headway.data import Dataset, DatasetStore, ingest_and_validate, split
-from headway.data.split import Split
+from headway.data.split import Split, row_identity
 from headway.evaluation import evaluate, evaluation_figures
 from headway.exceptions import ConfigError
 from headway.features import feature_frame
 from headway.gates import gate
 from headway.lineage import code_revision, environment
 from headway.project import CONFIG_FILENAME, Project
+from headway.redact import redact_config, redact_yaml
 from headway.registry import CHALLENGER, CHAMPION, ModelRegistry, TrackedRun, layout
 from headway.registry.cards import model_card
 from headway.registry.governance import Governor
@@ -130,7 +131,7 @@ def run_pipeline(
         cfg.data, task=cfg.task, root=project.root, store=store, frame=frame
     )
     version, report = dataset.version, dataset.report
-    parts = split(dataset.frame, data=cfg.data, config=cfg.split, task=cfg.task, seed=cfg.seed)
+    parts = split_dataset(dataset, cfg)
     # Forecasting features are built (and a table with two rows for one series and period
     # refused) before anything is tracked.
     front = forecast_features(cfg, dataset.frame) if cfg.task == "forecast" else None
@@ -152,7 +153,8 @@ def run_pipeline(
     with registry.start_run(
         experiment_id, name=f"{cfg.name}-run", tags=layout.tags(lineage)
     ) as run:
-        run.log_params(_flatten("", cfg.model_dump(mode="json"), {}))
+        # Every URI is logged with its password masked; the run needs none of them later.
+        run.log_params(_flatten("", redact_config(cfg.model_dump(mode="json")), {}))
         run.log_dict(to_dict(version), layout.DATASET_VERSION.path)
         run.log_dict(to_dict(report), layout.VALIDATION_JSON.path)
         run.log_text(
@@ -163,8 +165,10 @@ def run_pipeline(
         )
         run.log_file(project.schema_path, directory=_folder(layout.SCHEMA.path))
         run.log_dict(_split_doc(parts, cfg), layout.SPLIT.path)
+        run.log_table(training_keys(parts, cfg), layout.TRAINING_KEYS.path)
         run.log_dict(environment(), layout.ENVIRONMENT.path)
-        run.log_file(project.root / CONFIG_FILENAME)
+        config_text = (project.root / CONFIG_FILENAME).read_text(encoding="utf-8")
+        run.log_text(redact_yaml(config_text), layout.CONFIG_FILE.path)
 
         obs.stage_started("train")
 
@@ -248,6 +252,7 @@ def run_pipeline(
             config=cfg.gates,
             seed=cfg.seed,
             history=pd.concat([parts.train, parts.valid, parts.test]),
+            test_keys=row_identity(parts.test, cfg.data),
         )
         run.log_dict(to_dict(blessing), layout.BLESSING.path)
         run.set_tags(layout.tags({"blessed": blessing.blessed}))
@@ -285,9 +290,32 @@ def run_pipeline(
     )
 
 
+def split_dataset(dataset: Dataset, cfg: ProjectConfig) -> Split:
+    """The project's split of a validated dataset: rows without a timestamp are an error
+    when the schema's ``nulls`` check is ``error``, else left out with a warning."""
+    missing: Literal["error", "exclude"] = (
+        "error" if dataset.schema.checks.nulls == "error" else "exclude"
+    )
+    return split(
+        dataset.frame,
+        data=cfg.data,
+        config=cfg.split,
+        task=cfg.task,
+        seed=cfg.seed,
+        missing_timestamps=missing,
+    )
+
+
+def training_keys(parts: Split, cfg: ProjectConfig) -> pd.DataFrame:
+    """The identities of the rows a model learned from (train and validation), logged so
+    that a later gate can leave them out of a comparison with this model."""
+    rows = pd.concat([parts.train, parts.valid])
+    return pd.DataFrame({"key": row_identity(rows, cfg.data)})
+
+
 def _split_doc(parts: Split, cfg: ProjectConfig) -> dict[str, object]:
-    """The split's sizes, and with a timestamp the period each part covers."""
-    doc = parts.describe()
+    """The split's scheme and sizes, and with a timestamp the period each part covers."""
+    doc = {"scheme": "stable", **parts.describe()}
     column = cfg.data.timestamp_column
     if column is not None:
 

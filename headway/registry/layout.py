@@ -180,7 +180,12 @@ DATASET_VERSION = Artifact("data/dataset_version.json", "the dataset version: ha
 VALIDATION_JSON = Artifact("data/validation_report.json", "the data validation checks")
 VALIDATION_HTML = Artifact("data/validation_report.html", "the same, as a page with plots")
 SCHEMA = Artifact("data/schema.yaml", "the data schema; serving enforces it on requests")
-SPLIT = Artifact("data/split.json", "the split's strategy, sizes and periods")
+SPLIT = Artifact("data/split.json", "the split's scheme, strategy, sizes and periods")
+TRAINING_KEYS = Artifact(
+    "data/training_keys.parquet",
+    "identities of the rows the model learned from; later gates leave them out of a "
+    "comparison with it",
+)
 BEST_TRIAL = Artifact("search/best_trial.json", "the winner's parameters; reproduce replays them")
 SEARCH_MODEL = Artifact("search/model.json", "the trained model: family, params, leaderboard")
 EVALUATION = Artifact("evaluation/report.json", "metrics, intervals, slices, fairness")
@@ -197,6 +202,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
     VALIDATION_HTML,
     SCHEMA,
     SPLIT,
+    TRAINING_KEYS,
     BEST_TRIAL,
     SEARCH_MODEL,
     EVALUATION,

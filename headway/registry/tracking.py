@@ -143,6 +143,13 @@ class TrackedRun:
             local.write_text(text, encoding="utf-8")
             self.log_file(local, directory=_parent(path))
 
+    def log_table(self, table: Any, path: str) -> None:
+        """Write a pandas DataFrame as Parquet to the run's artifact ``path``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp, Path(path).name)
+            table.to_parquet(local, index=False)
+            self.log_file(local, directory=_parent(path))
+
     def log_figure(self, figure: Any, path: str) -> None:
         """Save a matplotlib ``figure`` to the run's artifact ``path`` (format by suffix)."""
         with tempfile.TemporaryDirectory() as tmp:

@@ -102,7 +102,10 @@ def test_a_0_1_project_regates_and_keeps_its_audit_log(legacy: Path) -> None:
 
     gated = run_cli("gate", "--candidate", "churn/1", "--project", str(project), "--json")
     assert gated.returncode == 0, gated.stderr
-    assert json.loads(gated.stdout)["blessing"]["blessed"] is True
+    blessing = json.loads(gated.stdout)["blessing"]
+    assert blessing["blessed"] is True
+    (champion_check,) = [c for c in blessing["checks"] if c["name"] == "champion"]
+    assert champion_check["detail"] == "v1 is the champion itself: judged on its bounds alone"
 
     after = json.loads(run_cli("audit", "--project", str(project), "--json").stdout)
     assert after[:3] == old_events
