@@ -56,7 +56,10 @@ def table_checks(
     if rules.min_rows != "off":
         ok = len(frame) >= rules.min_rows_count
         message = f"{len(frame)} rows" + (
-            "" if ok else f", fewer than the minimum {rules.min_rows_count}"
+            ""
+            if ok
+            else f", fewer than the minimum {rules.min_rows_count}: add rows, or lower "
+            "checks.min_rows_count (or set checks.min_rows) in schema.yaml"
         )
         out.append(CheckResult("min_rows", ok, message, None, rules.min_rows))
     out.extend(_target_checks(frame[data.target], task))

@@ -267,7 +267,7 @@ def _pandera_checks(
 
 def _from_failure_cases(cases: pd.DataFrame, severities: Mapping[str, str]) -> list[CheckResult]:
     out: list[CheckResult] = []
-    kinds = {"not_nullable": "nulls", "field_uniqueness": "unique_id", "ranges": "ranges"}
+    kinds = {"not_nullable": "nulls", "field_uniqueness": "unique_id", "in_range": "ranges"}
     seen_kinds = set()
     for (column, check), group in cases.groupby(["column", "check"], sort=False):
         kind = next((k for key, k in kinds.items() if str(check).startswith(key)), str(check))
@@ -282,7 +282,11 @@ def _from_failure_cases(cases: pd.DataFrame, severities: Mapping[str, str]) -> l
         elif kind == "unique_id":
             message = f"{column!r} (data.id_column) has duplicated ids; deduplicate the data"
         elif kind == "ranges":
-            message = f"column {column!r} has values outside the range in schema.yaml"
+            bounds = str(check).removeprefix("in_range")
+            message = (
+                f"column {column!r} has values outside its range {bounds} in schema.yaml: "
+                "fix the data, or widen min/max (or set checks.ranges) in schema.yaml"
+            )
         else:
             message = f"column {column!r} fails {check}"
         out.append(fail(kind, str(column), severity, message, values))

@@ -11,8 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 
+from headway import Project, run_pipeline
+from headway.features import feature_frame
+from headway.registry import CHAMPION, ModelRegistry
 from tests.helpers import free_port, make_project, run_cli
 
 
@@ -50,22 +55,45 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=20)
 
 
-def test_run_and_status_against_a_tracking_server(tmp_path: Path, mlflow_server: str) -> None:
+def test_run_status_and_predict_against_a_tracking_server(
+    tmp_path: Path, mlflow_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_project(tmp_path / "p", rows=1500)
-    env = {"HEADWAY_TRACKING_URI": mlflow_server}
-    out = run_cli("run", "--project", str(root), env=env)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "churn v1 -> @champion" in out.stdout
+    monkeypatch.setenv("HEADWAY_TRACKING_URI", mlflow_server)
+    project = Project.load(root)
+    assert project.tracking_uri == mlflow_server
+    result = run_pipeline(project)
+    assert result.version.version == "1" and result.version.aliases == (CHAMPION,)
+    assert result.tracking_uri == mlflow_server
     assert not (root / ".headway" / "mlflow.db").exists()  # nothing stored locally
+
+    env = {"HEADWAY_TRACKING_URI": mlflow_server}
     status = json.loads(run_cli("status", "--project", str(root), "--json", env=env).stdout)
     assert status["tracking_uri"] == mlflow_server
     assert status["models"][0]["aliases"] == {"champion": "1"}
-    script = (
-        f"import mlflow; mlflow.set_tracking_uri({mlflow_server!r}); "
-        "m = mlflow.pyfunc.load_model('models:/churn@champion'); "
-        "print(m.metadata.get_input_schema().input_names()[:2])"
+
+    # The champion, downloaded from the server, predicts as the model trained in memory.
+    loaded = ModelRegistry(mlflow_server).load_estimator(f"models:/churn@{CHAMPION}")
+    frame = pd.read_csv(project.data_path).tail(200)
+    rows = feature_frame(frame, result.model)
+    trained = result.model.estimator
+    np.testing.assert_array_equal(loaded.predict(rows), trained.predict(rows))
+    np.testing.assert_allclose(
+        loaded.predict_proba(rows), trained.predict_proba(rows), rtol=0, atol=1e-9
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    # A plain MLflow client (headway not imported) loads it from the server too.
+    script = f"""
+import json, sys, mlflow, pandas as pd
+mlflow.set_tracking_uri({mlflow_server!r})
+model = mlflow.pyfunc.load_model("models:/churn@champion")
+frame = pd.read_csv({str(project.data_path)!r}).tail(200).drop(columns=["churned"])
+labels = model.predict(frame)
+assert "headway" not in sys.modules, "headway was imported"
+print(json.dumps([int(p) for p in labels]))
+"""
+    plain = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd="/"
     )
-    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    labels = json.loads(plain.stdout.strip().splitlines()[-1])
+    assert labels == [int(p) for p in trained.predict(rows)]

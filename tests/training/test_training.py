@@ -151,7 +151,7 @@ def test_holdout_and_cross_validation(validation: str) -> None:
     frame = make_churn(1500, seed=7)
     data = DATA.model_copy(update={"timestamp_column": None})
     parts = split(frame, data=data, config=SplitConfig(), task="binary", seed=0)
-    assert parts.strategy == "random_stratified"
+    assert parts.strategy == "hash"  # no timestamp: a row's part follows its id
     model = train(
         parts, target="churned", features=FEATURES, task="binary", metric="roc_auc",
         config=_config("lightgbm", "linear", trials=3, validation=validation), seed=0,
@@ -161,9 +161,17 @@ def test_holdout_and_cross_validation(validation: str) -> None:
     fitted = model_pipeline(model.estimator).named_steps["model"]
     n_fit = getattr(fitted, "n_features_in_", None)
     assert n_fit is not None
-    if validation == "cv" and model.family == "lightgbm":
-        # refit on train + valid with the rounds cross-validation chose
-        assert fitted.n_estimators == model.params["n_estimators"]
+
+
+def test_cross_validation_refits_with_the_rounds_it_chose() -> None:
+    parts = _parts()
+    model = _train(parts, _config("lightgbm", trials=2, validation="cv"))
+    assert model.family == "lightgbm"
+    fitted = model_pipeline(model.estimator).named_steps["model"]
+    # refit on train + valid with the rounds early stopping chose across the folds, not
+    # the ceiling the search fits up to
+    assert fitted.n_estimators == model.params["n_estimators"]
+    assert 0 < fitted.n_estimators < families_module._MAX_TREES
 
 
 def test_auto_uses_cv_only_for_small_tables() -> None:
