@@ -21,6 +21,7 @@ from headway.exceptions import (
     ModelNotFoundError,
     ProjectNotFoundError,
     RegistryError,
+    RequestTooLargeError,
     ServingError,
     TrainingError,
 )
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
         ValidationReport,
     )
     from headway.config import ProjectConfig, load_config
-    from headway.pipeline import run_pipeline
+    from headway.pipeline import init_project, run_pipeline
+    from headway.pipeline.api import run
     from headway.project import Project
     from headway.settings import Settings
 
@@ -56,13 +58,16 @@ __all__ = [
     "ProjectConfig",
     "ProjectNotFoundError",
     "RegistryError",
+    "RequestTooLargeError",
     "ServingError",
     "Settings",
     "TrainedModel",
     "TrainingError",
     "ValidationReport",
     "__version__",
+    "init_project",
     "load_config",
+    "run",
     "run_pipeline",
 ]
 
@@ -83,6 +88,8 @@ __getattr__, __dir__ = lazy_exports(
         ),
         "ProjectConfig": "headway.config",
         "load_config": "headway.config",
+        "init_project": "headway.pipeline",
+        "run": "headway.pipeline.api",
         "run_pipeline": "headway.pipeline",
         "Project": "headway.project",
         "Settings": "headway.settings",

@@ -14,22 +14,146 @@ from headway.artifacts import PipelineResult
 from headway.cli._common import ProjectOption, RichObserver, console
 from headway.datasets import EXAMPLES, write_example
 from headway.project import Project
+from headway.redact import redact_uri
 
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Directory of the new project.")],
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="Your table: a CSV or Parquet file, folder or glob."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="The column to predict (with --data).")
+    ] = None,
+    task: Annotated[
+        str, typer.Option(help="auto, binary, multiclass, regression or forecast (with --data).")
+    ] = "auto",
+    timestamp: Annotated[
+        str, typer.Option(help="auto, a column (time-based split) or none (with --data).")
+    ] = "auto",
+    id_column: Annotated[
+        str, typer.Option("--id", help="auto, a unique row-key column, or none (with --data).")
+    ] = "auto",
+    series: Annotated[
+        str | None,
+        typer.Option(help="--task forecast: the columns that name one series, COL,COL."),
+    ] = None,
+    sql: Annotated[
+        str | None, typer.Option(help="A DuckDB query in place of --data (paths: project dir).")
+    ] = None,
+    database: Annotated[
+        Path | None, typer.Option(help="The DuckDB database file --sql reads.")
+    ] = None,
     example: Annotated[
-        str, typer.Option("--example", "-e", help=f"Example to start from: {', '.join(EXAMPLES)}.")
-    ] = "churn",
+        str | None,
+        typer.Option(
+            "--example", "-e", help=f"Example to start from: {', '.join(EXAMPLES)} (default churn)."
+        ),
+    ] = None,
     rows: Annotated[int, typer.Option(min=100, help="Rows of generated example data.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Seed of the data generator.")] = 0,
     name: Annotated[str | None, typer.Option(help="Project and model name.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing headway.yaml.")] = False,
 ) -> None:
-    """Create a project: headway.yaml, example data and a .gitignore."""
+    """Create a project from your table (--data FILE --target COLUMN, or --sql QUERY) or from
+    a bundled example (--example): headway.yaml, schema.yaml and a .gitignore."""
+    from headway.exceptions import ConfigError
+
+    own = data is not None or sql is not None
+    if own and example is not None:
+        raise ConfigError(
+            "--example and --data/--sql exclude each other: start from your table or from an "
+            "example, not both."
+        )
+    if own:
+        if target is None:
+            raise ConfigError("--data and --sql need --target COLUMN: the column to predict.")
+        _init_from_data(
+            directory,
+            data=data,
+            target=target,
+            task=task,
+            timestamp=timestamp,
+            id_column=id_column,
+            series=series,
+            sql=sql,
+            database=database,
+            name=name,
+            force=force,
+        )
+        return
+    if target is not None or series is not None or database is not None:
+        raise ConfigError("--target, --series and --database apply with --data or --sql only.")
+    example = example or "churn"
     with console.status(f"Generating {rows:,} rows of '{example}' data..."):
         path = write_example(example, directory, n_rows=rows, seed=seed, name=name, force=force)
     console.print(f"[green]✓[/green] wrote {path} and {directory}/{EXAMPLES[example].data_file}")
+    console.print(f"  next: [bold]headway run --project {directory}[/bold]")
+
+
+def _init_from_data(
+    directory: Path,
+    *,
+    data: str | None,
+    target: str,
+    task: str,
+    timestamp: str,
+    id_column: str,
+    series: str | None,
+    sql: str | None,
+    database: Path | None,
+    name: str | None,
+    force: bool,
+) -> None:
+    from headway.pipeline.init import plan_project, write_project
+
+    columns = tuple(c.strip() for c in series.split(",") if c.strip()) if series else ()
+    with console.status("Reading and profiling the table..."):
+        plan = plan_project(
+            directory,
+            data=data,
+            target=target,
+            task=task,
+            timestamp=timestamp,
+            id_column=id_column,
+            series=columns,
+            sql=sql,
+            database=database,
+            name=name,
+            force=force,
+        )
+        write_project(plan)
+    profile = plan.profile
+    rows = f"{profile.n_rows:,} rows" + (" (a sample)" if profile.sampled else "")
+    table = Table(
+        title=f"inferred from {rows} x {profile.n_columns} columns",
+        title_justify="left",
+    )
+    for column in ("key", "value", "why"):
+        table.add_column(column)
+    table.add_row("task", str(profile.task.value), profile.task.reason)
+    table.add_row("target", profile.target, "--target")
+    table.add_row("id_column", str(profile.id_column.value or "-"), profile.id_column.reason)
+    table.add_row(
+        "timestamp_column",
+        str(profile.timestamp_column.value or "-"),
+        profile.timestamp_column.reason,
+    )
+    if profile.series_columns:
+        table.add_row("series_columns", ", ".join(profile.series_columns), "--series")
+    table.add_row("split", profile.split, "")
+    for exclusion in profile.exclusions:
+        table.add_row("excluded", exclusion.column, exclusion.reason)
+    console.print(table)
+    wrote = ["headway.yaml"]
+    if plan.whole:
+        wrote.append("schema.yaml")
+    if plan.data_file is not None:
+        wrote.append(str(plan.data_file.relative_to(plan.root)))
+    console.print(f"[green]✓[/green] wrote {', '.join(wrote)} and .gitignore in {directory}")
+    if not plan.whole:
+        console.print("  schema.yaml: inferred by the first run, from the whole table")
     console.print(f"  next: [bold]headway run --project {directory}[/bold]")
 
 
@@ -52,7 +176,9 @@ def run(project: ProjectOption = Path(".")) -> None:
     from headway.pipeline import run_pipeline
 
     loaded = Project.load(project)
-    console.print(f"[bold]headway run[/bold] {loaded.config.name} ({loaded.tracking_uri})")
+    console.print(
+        f"[bold]headway run[/bold] {loaded.config.name} ({redact_uri(loaded.tracking_uri)})"
+    )
     with RichObserver(console) as observer:
         result = run_pipeline(loaded, observer=observer)
     print_result(result)
@@ -73,13 +199,15 @@ def status(
     if as_json:
         doc = {
             "project": loaded.config.name,
-            "tracking_uri": loaded.tracking_uri,
+            "tracking_uri": redact_uri(loaded.tracking_uri),
             "primary_metric": loaded.config.metric,
             "models": [m.as_dict() for m in models],
         }
         typer.echo(json.dumps(doc, indent=2))
         return
-    console.print(f"[bold]{loaded.config.name}[/bold] — tracking store {loaded.tracking_uri}")
+    console.print(
+        f"[bold]{loaded.config.name}[/bold] — tracking store {redact_uri(loaded.tracking_uri)}"
+    )
     if not models:
         console.print(f"No registered models yet. Run: headway run --project {project}")
         return

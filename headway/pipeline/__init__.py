@@ -3,11 +3,14 @@ evaluate -> gate -> register -> promote), ``headway gate --candidate`` (re-gate 
 version on today's data) and ``headway reproduce`` (retrain a version from its lineage).
 
 Stage packages never import this one; it sits above them and below automation and the CLI.
+The notebook entry point ``headway.run(dir)`` lives in :mod:`headway.pipeline.api` (not
+re-exported here, where ``run`` names the module of ``run_pipeline``).
 """
 
 from __future__ import annotations
 
 from headway.pipeline.approve import approve_version
+from headway.pipeline.init import init_project
 from headway.pipeline.regate import gate_version
 from headway.pipeline.reproduce import ReproductionReport, reproduce
 from headway.pipeline.run import NullObserver, PipelineObserver, run_pipeline
@@ -18,6 +21,7 @@ __all__ = [
     "ReproductionReport",
     "approve_version",
     "gate_version",
+    "init_project",
     "reproduce",
     "run_pipeline",
 ]
