@@ -34,6 +34,7 @@ from headway.redact import redact_config, redact_yaml
 from headway.registry import CHALLENGER, CHAMPION, ModelRegistry, TrackedRun, layout
 from headway.registry.cards import model_card
 from headway.registry.governance import Governor
+from headway.registry.mlflow_registry import requires_headway
 from headway.reports import render_validation_html
 from headway.tasks import HIGHER_IS_BETTER
 from headway.training import TrialRecord
@@ -466,6 +467,7 @@ def _register(
             "threshold": model.threshold,
             "feature_columns": list(model.feature_columns),
             "categorical_columns": list(model.categorical_columns),
+            "requires_headway": requires_headway(model.estimator),
             "top_features": list(evaluation.importance)[:10] or None,
             **{f"metric.{k}": round(v, 6) for k, v in evaluation.metrics.items()},
         }

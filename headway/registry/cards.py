@@ -106,6 +106,7 @@ def collect_card(
             "git_commit": tag(layout.GIT_COMMIT),
             "git_dirty": tag(layout.GIT_DIRTY),
             "packages": tag(layout.PACKAGES),
+            "requires_headway": tag(layout.REQUIRES_HEADWAY),
         },
     }
 

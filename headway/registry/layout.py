@@ -121,6 +121,11 @@ GATE_CHECKS = Tag("gate_checks", "JSON: gate check name -> passed")
 THRESHOLD = Tag("threshold", "decision threshold on the positive probability", required=False)
 FEATURE_COLUMNS = Tag("feature_columns", "JSON: the model's input columns, in order")
 CATEGORICAL_COLUMNS = Tag("categorical_columns", "JSON: the input columns treated as categories")
+REQUIRES_HEADWAY = Tag(
+    "requires_headway",
+    "true when loading the model needs headway installed (forecasting models, XGBoost "
+    "classifiers of labels other than 0..k-1); else plain MLflow loads it",
+)
 TOP_FEATURES = Tag("top_features", "JSON: the ten most important input columns", required=False)
 METRIC = Tag("metric.", "test metrics, one tag per metric: metric.<name>", prefix=True)
 
@@ -159,6 +164,7 @@ VERSION_TAGS: tuple[Tag, ...] = (
     THRESHOLD,
     FEATURE_COLUMNS,
     CATEGORICAL_COLUMNS,
+    REQUIRES_HEADWAY,
     TOP_FEATURES,
     METRIC,
     APPROVAL,

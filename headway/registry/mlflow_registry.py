@@ -35,6 +35,7 @@ __all__ = [
     "ModelRegistry",
     "ModelVersionInfo",
     "RegisteredModelInfo",
+    "requires_headway",
 ]
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,13 @@ def _pinned(candidates: tuple[str, ...]) -> str:
         except PackageNotFoundError:
             continue
     return candidates[0]
+
+
+def requires_headway(estimator: Any) -> bool:
+    """Whether loading ``estimator`` needs headway installed: forecasting models (their
+    first step builds the lag features) and XGBoost classifiers of labels other than
+    0..k-1 contain headway classes; every other model loads with plain MLflow."""
+    return any(name.split(".")[0] == "headway" for name in _class_names(estimator))
 
 
 def _requirements(estimator: Any) -> list[str]:

@@ -316,6 +316,18 @@ def _packages(value: Any) -> Mapping[str, Any] | str | None:
     return value if isinstance(value, Mapping) and value else None
 
 
+def _loading(requires: Any) -> str:
+    flag = fmt.as_flag(requires)
+    if flag is None:
+        return fmt.NOT_RECORDED
+    if flag:
+        return (
+            "needs headway installed (pip install headway) besides MLflow: the model "
+            "contains a headway class (a forecasting step or a label encoder)"
+        )
+    return "plain MLflow with the packages in the model's requirements; headway not needed"
+
+
 def lineage_section(card: Mapping[str, Any]) -> list[Block]:
     """Run, hashes, commit and package versions: where every input came from."""
     lineage, data = fmt.as_map(card.get("lineage")), fmt.as_map(card.get("data"))
@@ -332,6 +344,7 @@ def lineage_section(card: Mapping[str, Any]) -> list[Block]:
         ("Schema hash", fmt.as_text(lineage.get("schema_hash") or data.get("schema_hash"))),
         ("Config hash", fmt.as_text(lineage.get("config_hash"))),
         ("Git commit", commit),
+        ("Loading", _loading(lineage.get("requires_headway"))),
     ]
     blocks: list[Block] = [Facts(rows), Heading("Packages")]
     packages = _packages(lineage.get("packages"))
