@@ -190,7 +190,9 @@ def lineage(
     }
     if dataset_doc["hash"]:
         try:
-            stored = DatasetStore(loaded.datasets_dir).get(dataset_doc["hash"])
+            stored = DatasetStore(loaded.datasets_dir).get(
+                dataset_doc["hash"], schema_hash=dataset_doc["schema_hash"]
+            )
             dataset_doc.update(n_rows=stored.n_rows, created_at=stored.created_at)
         except DataError:
             dataset_doc["snapshot"] = "not in this project's dataset store"

@@ -2,12 +2,16 @@
 
 Layout under the store root (``DIR/.headway/datasets`` by default)::
 
-    <hash[:16]>/data.parquet        the exact table the pipeline used (timestamps in us, UTC)
-    <hash[:16]>/version.json        the DatasetVersion record
-    <hash[:16]>/validation.json     the ValidationReport, with the key it was made under
+    <hash[:16]>-<key>/data.parquet      the exact table the pipeline used (timestamps in us, UTC)
+    <hash[:16]>-<key>/version.json      the DatasetVersion record
+    <hash[:16]>-<key>/validation.json   the ValidationReport, with the key it was made under
 
-A version directory is written under a temporary name and renamed when complete, so a reader
-never sees half a version.
+``hash`` is the content hash of the source and ``key`` the validation key (schema, roles and
+task), since the typed table depends on both: the same bytes validated under another schema
+get a directory of their own. A version directory is written under a temporary name and
+renamed when complete, so a reader never sees half a version, and it is never rewritten.
+Stores written by headway 0.1 keyed the directory by ``<hash[:16]>`` alone; they are read as
+they are.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import shutil
 import threading
 import uuid
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
@@ -73,13 +78,30 @@ class PendingSnapshot:
 
 
 class DatasetStore:
-    """Dataset versions in a local directory."""
+    """Dataset versions in a local directory.
+
+    A version is immutable: once its directory is in place nothing rewrites it. One content
+    hash can have several versions, one per validation key (the same bytes under another
+    schema or roles); :meth:`get` picks among them.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _dir(self, content_hash: str) -> Path:
+    def _dir(self, content_hash: str, validation_key: str) -> Path:
+        return self.root / f"{content_hash[:16]}-{validation_key}"
+
+    def _legacy_dir(self, content_hash: str) -> Path:
         return self.root / content_hash[:16]
+
+    def _version_dir(self, version: DatasetVersion) -> Path:
+        # The directory is named in ``snapshot_uri``; only its name is used, so a project
+        # that was moved (or a 0.1 store recorded elsewhere) still resolves under ``root``.
+        if version.snapshot_uri:
+            name = PurePosixPath(unquote(urlparse(version.snapshot_uri).path)).parent.name
+            if name.startswith(version.content_hash[:16]) and (self.root / name).is_dir():
+                return self.root / name
+        return self._legacy_dir(version.content_hash)
 
     def start(self, frame: pd.DataFrame) -> PendingSnapshot:
         """Begin writing ``frame`` as a snapshot in the background, under a temporary name.
@@ -101,18 +123,31 @@ class DatasetStore:
         *,
         validation_key: str,
     ) -> DatasetVersion:
-        """Record ``version`` with its snapshot; returns it with ``snapshot_uri`` set."""
+        """Record ``version`` with its snapshot; returns it with ``snapshot_uri`` set.
+
+        When this content was already stored under ``validation_key`` the stored version is
+        returned as it is and the new snapshot is discarded: a version is never rewritten.
+        """
         pending = snapshot if isinstance(snapshot, PendingSnapshot) else self.start(snapshot)
-        final = self._dir(version.content_hash)
+        stored = self.find_validated(version.content_hash, validation_key)
+        if stored is not None:
+            self.abort(pending)
+            return stored[0]
+        final = self._dir(version.content_hash, validation_key)
         version = replace(version, snapshot_uri=(final / "data.parquet").as_uri())
         tmp = pending.wait()
         try:
             (tmp / "version.json").write_text(json.dumps(to_dict(version), indent=2))
             doc = {**to_dict(report), "validation_key": validation_key}
             (tmp / "validation.json").write_text(json.dumps(doc, indent=2, default=str))
-            if final.exists():
-                shutil.rmtree(final)  # same content, re-validated under a new key
-            tmp.rename(final)
+            try:
+                tmp.rename(final)
+            except OSError:
+                # Another process stored the same version meanwhile: keep that one.
+                stored = self.find_validated(version.content_hash, validation_key)
+                if stored is None:
+                    raise
+                return stored[0]
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return version
@@ -127,22 +162,33 @@ class DatasetStore:
             shutil.rmtree(pending.tmp, ignore_errors=True)
 
     def versions(self) -> list[DatasetVersion]:
-        """Every complete version, newest first."""
+        """Every complete version, newest first (the order :meth:`get` picks by)."""
         if not self.root.is_dir():
             return []
-        out = [self._read_version(path) for path in self.root.glob("[!.]*/version.json")]
-        return sorted(out, key=lambda v: v.created_at, reverse=True)
+        found = [
+            (self._read_version(path), path.stat().st_mtime_ns)
+            for path in self.root.glob("[!.]*/version.json")
+        ]
+        # ``created_at`` has whole seconds; the record's write time breaks ties.
+        found.sort(key=lambda item: (item[0].created_at, item[1]), reverse=True)
+        return [version for version, _ in found]
 
     @staticmethod
     def _read_version(path: Path) -> DatasetVersion:
         doc = json.loads(path.read_text())
         return DatasetVersion(**{**doc, "columns": tuple(doc["columns"])})
 
-    def get(self, ref: str) -> DatasetVersion:
-        """The version whose hash starts with ``ref`` (at least 6 characters).
+    def get(self, ref: str, *, schema_hash: str | None = None) -> DatasetVersion:
+        """The version whose content hash starts with ``ref`` (at least 6 characters).
+
+        The same content validated under several schemas has several versions: the most
+        recently stored one is returned, or, with ``schema_hash``, the most recent one
+        validated under that schema (``DatasetVersion.schema_hash``, the model version's
+        ``headway.schema_hash`` tag).
 
         Raises:
-            DataError: no version, or several, match ``ref``.
+            DataError: no version matches ``ref`` (or ``ref`` and ``schema_hash``), or
+                versions of several contents do.
         """
         if len(ref) < 6:
             raise DataError(f"dataset version {ref!r}: give at least 6 characters of the hash")
@@ -152,33 +198,45 @@ class DatasetStore:
                 f"no dataset version {ref!r} in {self.root}; list them with "
                 "'headway data versions --project DIR'"
             )
-        if len(matches) > 1:
+        if len({v.content_hash for v in matches}) > 1:
             raise DataError(f"dataset version {ref!r} is ambiguous; give more characters")
+        if schema_hash is not None:
+            under = [v for v in matches if v.schema_hash == schema_hash]
+            if not under:
+                stored = ", ".join(sorted({v.schema_hash for v in matches}))
+                raise DataError(
+                    f"dataset version {ref!r} has no snapshot validated under schema "
+                    f"{schema_hash!r} (stored under: {stored}); validate the same data with "
+                    "that schema.yaml to snapshot it again"
+                )
+            matches = under
         return matches[0]
 
     def report(self, version: DatasetVersion) -> tuple[ValidationReport, str]:
         """The stored validation report of ``version`` and the key it was made under."""
-        doc = json.loads((self._dir(version.content_hash) / "validation.json").read_text())
+        doc = json.loads((self._version_dir(version) / "validation.json").read_text())
         return _report_from_dict(doc), str(doc.get("validation_key", ""))
 
     def find_validated(
         self, content_hash: str, validation_key: str
     ) -> tuple[DatasetVersion, ValidationReport] | None:
         """A stored version of this content that passed validation under the same key."""
-        path = self._dir(content_hash) / "version.json"
-        if not path.is_file():
-            return None
-        version = self._read_version(path)
-        if version.content_hash != content_hash:
-            return None
-        report, key = self.report(version)
-        if key != validation_key or not report.passed:
-            return None
-        return version, report
+        for directory in (self._dir(content_hash, validation_key), self._legacy_dir(content_hash)):
+            path = directory / "version.json"
+            if not path.is_file():
+                continue
+            version = self._read_version(path)
+            if version.content_hash != content_hash:
+                continue
+            doc = json.loads((directory / "validation.json").read_text())
+            report = _report_from_dict(doc)
+            if doc.get("validation_key") == validation_key and report.passed:
+                return version, report
+        return None
 
     def load_frame(self, version: DatasetVersion) -> pd.DataFrame:
         """Read back the exact table of ``version``."""
-        path = self._dir(version.content_hash) / "data.parquet"
+        path = self._version_dir(version) / "data.parquet"
         if not path.is_file():
             raise DataError(f"{path}: the snapshot of dataset version {version.short_hash} is gone")
         return pd.read_parquet(path)

@@ -65,7 +65,9 @@ def reproduce(project: Project, name: str, version: str) -> ReproductionReport:
             f"{name}/{version} has no headway lineage tags: it was not trained by headway run"
         )
     store = DatasetStore(project.datasets_dir)
-    frame = store.load_frame(store.get(dataset_hash))
+    frame = store.load_frame(
+        store.get(dataset_hash, schema_hash=info.tags.get(layout.SCHEMA_HASH.name))
+    )
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = registry.client.download_artifacts(info.run_id, layout.CONFIG_FILE.path, tmp)
