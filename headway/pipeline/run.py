@@ -125,7 +125,9 @@ def run_pipeline(
     cfg = project.config
     started = time.perf_counter()
 
-    check_training(cfg.training)  # an uninstalled family or executor stops the run here
+    # An uninstalled family or executor, or monotonic columns no family can enforce, stop
+    # the run here.
+    check_training(cfg.training, monotonic=cfg.evaluation.monotonic)
     obs.stage_started("data")
     store = DatasetStore(project.datasets_dir)
     dataset = ingest_and_validate(

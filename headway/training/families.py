@@ -9,6 +9,10 @@ them).
 A fit takes the trial's parameters, the seed, the arrays and how many threads it may use.
 ``class_weight: balanced`` among the parameters weights rows inversely to their class's
 frequency (the search tries it on imbalanced classification tasks).
+
+Families marked ``monotone`` (LightGBM, XGBoost) honour ``Arrays.monotone``, one constraint
+per preprocessed column, so that a model's score moves one way only in the columns of
+``evaluation.monotonic`` whatever the other inputs are.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ class Arrays:
     x_valid: np.ndarray | None
     y_valid: np.ndarray | None
     categorical: list[int]
+    monotone: tuple[int, ...] = ()
+    """Per column of ``x_train``: 1 (the score may only rise with it), -1 (only fall), 0
+    (free); empty when nothing is constrained."""
 
     def sample_weight(self, params: dict[str, Any]) -> np.ndarray | None:
         """Row weights of ``x_train`` when the parameters ask for balanced classes."""
@@ -76,6 +83,8 @@ class ModelFamily:
     fit: Callable[[str, dict[str, Any], int, Arrays, int], Fitted]
     requires: str | None = None
     extra: str | None = None
+    monotone: bool = False
+    """Whether the fit enforces ``Arrays.monotone``."""
 
 
 def _lightgbm_space(trial: optuna.Trial) -> dict[str, Any]:
@@ -109,6 +118,9 @@ def _lightgbm_fit(
         verbose=-1,
         **_model_params(params),
     )
+    if any(a.monotone):
+        kwargs["monotone_constraints"] = list(a.monotone)
+        kwargs["monotone_constraints_method"] = "intermediate"
     weight = a.sample_weight(params)
     if a.x_valid is None:  # refit with the rounds the search chose
         kwargs["n_estimators"] = int(params.get("n_estimators", 100))
@@ -166,6 +178,8 @@ def _xgboost_fit(
         verbosity=0,
         **_model_params(params),
     )
+    if any(a.monotone):
+        kwargs["monotone_constraints"] = "(" + ",".join(map(str, a.monotone)) + ")"
     cls: type
     if task == "regression":
         cls = xgb.XGBRegressor
@@ -247,9 +261,15 @@ def _forest_fit(classifier: type, regressor: type) -> Callable[..., Fitted]:
 
 
 FAMILIES: dict[str, ModelFamily] = {
-    "lightgbm": ModelFamily("lightgbm", "ordinal", _lightgbm_space, _lightgbm_fit),
+    "lightgbm": ModelFamily("lightgbm", "ordinal", _lightgbm_space, _lightgbm_fit, monotone=True),
     "xgboost": ModelFamily(
-        "xgboost", "ordinal", _xgboost_space, _xgboost_fit, requires="xgboost", extra="xgboost"
+        "xgboost",
+        "ordinal",
+        _xgboost_space,
+        _xgboost_fit,
+        requires="xgboost",
+        extra="xgboost",
+        monotone=True,
     ),
     "linear": ModelFamily("linear", "onehot", _linear_space, _linear_fit),
     "random_forest": ModelFamily(

@@ -11,6 +11,11 @@ Per trial: a family (``trial.suggest_categorical("family", ...)``), that family'
 (define-by-run), class weights where classes are imbalanced, then a fit per fold. Under
 cross-validation a trial reports its score after each fold and the median pruner stops
 trials that fall behind; boosting families stop early on the validation rows.
+
+``evaluation.monotonic`` (binary and regression tasks) is enforced while fitting: only the
+families that take monotone constraints are searched, and their trees are grown so that
+the score moves one way in each listed column (calibration and the decision threshold,
+both monotone, keep that).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import platform
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -49,7 +54,7 @@ from headway.artifacts import TrainedModel
 from headway.config import TrainingConfig
 from headway.data.split import Split
 from headway.evaluation.metrics import score
-from headway.exceptions import TrainingError
+from headway.exceptions import ConfigError, TrainingError
 from headway.features.contract import (
     build_preprocessor,
     coerce_features,
@@ -77,6 +82,7 @@ LABEL_METRICS = ("accuracy", "f1", "f1_macro")
 # Calibration is kept only when it lowers the cross-validated log loss by this much.
 CALIBRATION_GAIN = 0.005
 _POLL_SECONDS = 0.2
+_DIRECTIONS = {"increasing": 1, "decreasing": -1}
 
 
 @dataclass(frozen=True)
@@ -100,31 +106,57 @@ class TrialRecord:
     worker: str | None = None
 
 
-def resolve_families(config: TrainingConfig) -> list[ModelFamily]:
+def resolve_families(
+    config: TrainingConfig, monotonic: Mapping[str, str] | None = None
+) -> list[ModelFamily]:
     """The families to search: those named, or every installed one when none are named.
+
+    With ``monotonic`` (``evaluation.monotonic``) only the families that enforce monotone
+    constraints are kept; the others are left out with a log line.
 
     Raises:
         TrainingError: a named family is unknown or not installed.
+        ConfigError: ``monotonic`` is given and none of the named families enforces it.
     """
     if config.model_families is not None:
-        return get_families(list(config.model_families))
-    installed = []
-    for family in FAMILIES.values():
-        try:
-            installed.extend(get_families([family.name]))
-        except TrainingError:
-            logger.info("model family %s is not installed; searching without it", family.name)
-    return installed
+        families = get_families(list(config.model_families))
+    else:
+        families = []
+        for family in FAMILIES.values():
+            try:
+                families.extend(get_families([family.name]))
+            except TrainingError:
+                logger.info("model family %s is not installed; searching without it", family.name)
+    if not monotonic:
+        return families
+    kept = [f for f in families if f.monotone]
+    left_out = [f.name for f in families if not f.monotone]
+    if not kept:
+        able = " or ".join(name for name, f in FAMILIES.items() if f.monotone)
+        raise ConfigError(
+            f"evaluation.monotonic ({', '.join(monotonic)}) is enforced while training, but "
+            f"training.model_families names only families that cannot enforce it "
+            f"({', '.join(left_out)}): add {able} to training.model_families, or remove "
+            "evaluation.monotonic"
+        )
+    if left_out:
+        logger.info(
+            "evaluation.monotonic: searching without %s, which cannot enforce monotone constraints",
+            ", ".join(left_out),
+        )
+    return kept
 
 
-def check_training(config: TrainingConfig) -> None:
+def check_training(config: TrainingConfig, *, monotonic: Mapping[str, str] | None = None) -> None:
     """Fail before any work when the search cannot run: a family or the executor's library
-    not installed, or a remote Ray cluster without a shared storage.
+    not installed, no family that enforces ``monotonic`` (``evaluation.monotonic``), or a
+    remote Ray cluster without a shared storage.
 
     Raises:
         TrainingError: with the fix (the ``pip install`` to run, or the key to set).
+        ConfigError: ``monotonic`` is given and no named family enforces it.
     """
-    resolve_families(config)
+    resolve_families(config, monotonic)
     executor = make_executor(config.executor, _n_workers(config), ray_address=config.ray_address)
     if config.optuna_storage is None and not executor.shares_local_files:
         raise TrainingError(
@@ -165,6 +197,9 @@ class _Prepared:
 
     ``front`` is a fitted transformer applied to the raw rows before everything else (the
     forecasting task's lag and calendar features); it becomes the model's first step.
+
+    ``monotonic``: numeric feature columns and their direction, given to the families as one
+    constraint per preprocessed column (see :func:`_monotone_constraints`).
     """
 
     def __init__(
@@ -178,6 +213,7 @@ class _Prepared:
         seed: int,
         group_column: str | None,
         front: Any | None = None,
+        monotonic: Mapping[str, str] | None = None,
     ) -> None:
         self.front = front
         self.raw_types = infer_feature_types(data.train, features)
@@ -187,6 +223,16 @@ class _Prepared:
         else:  # the raw columns front keeps, and the ones it derives
             derived = [c for c in train.columns if c not in features]
             self.types = infer_feature_types(train, [c for c in features if c in train] + derived)
+        self.monotonic = dict(monotonic or {})
+        wrong = [c for c in self.monotonic if c not in self.types.numeric]
+        if wrong:
+            raise ConfigError(
+                f"evaluation.monotonic: {wrong} are not numeric feature columns; the numeric "
+                f"features are {list(self.types.numeric)}"
+            )
+        odd = {c: d for c, d in self.monotonic.items() if d not in _DIRECTIONS}
+        if odd:
+            raise ConfigError(f"evaluation.monotonic: {odd}; use increasing or decreasing")
         rows = len(train) + len(valid)
         mode = config.validation
         self.cv = mode == "cv" or (mode == "auto" and rows <= config.cv_max_rows)
@@ -233,7 +279,9 @@ class _Prepared:
         pre = build_preprocessor(self.types, encoding).fit(x_train)  # type: ignore[arg-type]
         categorical = list(range(len(self.types.categorical))) if encoding == "ordinal" else []
         valid = pre.transform(x_valid) if x_valid is not None else None
-        return pre, Arrays(pre.transform(x_train), y_train, valid, y_valid, categorical)
+        monotone = _monotone_constraints(pre, self.monotonic) if self.monotonic else ()
+        arrays = Arrays(pre.transform(x_train), y_train, valid, y_valid, categorical, monotone)
+        return pre, arrays
 
     def folds(self, encoding: str) -> list[tuple[Any, Arrays]]:
         out = []
@@ -262,6 +310,14 @@ class _Prepared:
     @property
     def y_valid(self) -> np.ndarray:
         return self.folds_xy[0][3]
+
+
+def _monotone_constraints(pre: Any, monotonic: Mapping[str, str]) -> tuple[int, ...]:
+    """One constraint per output column of the fitted preprocessing, in its order: the
+    columns of ``monotonic`` get 1 (increasing) or -1 (decreasing); categories, the other
+    numbers and the missing-value indicators get 0."""
+    names = pre.get_feature_names_out()
+    return tuple(_DIRECTIONS[monotonic[str(n)]] if str(n) in monotonic else 0 for n in names)
 
 
 def _suggest(
@@ -508,6 +564,7 @@ def train(
     replay: dict[str, Any] | None = None,
     executor: BaseExecutor | None = None,
     front: Any | None = None,
+    monotonic: Mapping[str, str] | None = None,
 ) -> TrainedModel:
     """Search model families and their hyper-parameters; return the best, fitted.
 
@@ -518,6 +575,10 @@ def train(
         executor: where the trials run; by default the one ``config`` names.
         front: a fitted transformer applied to the raw rows first (forecasting features);
             ``task`` is then the task of the model behind it.
+        monotonic: numeric feature columns whose rise must raise (``increasing``) or lower
+            (``decreasing``) the score (``evaluation.monotonic``); binary and regression
+            tasks only. Only the families that enforce it are searched, and the model's
+            ``params`` record it as ``monotone_constraints``.
 
     The returned estimator is one scikit-learn object (``front``, preprocessing, model, and
     for binary tasks calibration and the decision threshold) that takes the raw columns.
@@ -525,8 +586,14 @@ def train(
     Raises:
         TrainingError: an unknown or uninstalled family, or an executor that cannot run
             (before any work); no trial finished within the budget (with the first error).
+        ConfigError: ``monotonic`` names a column that is not a numeric feature, or no
+            searched family can enforce it (before any work).
     """
-    families = tuple(f.name for f in resolve_families(config))
+    constrained = dict(monotonic or {})
+    if constrained and task == "multiclass":
+        logger.info("evaluation.monotonic is not enforced on a multiclass task")
+        constrained = {}
+    families = tuple(f.name for f in resolve_families(config, constrained))
     prepared = _Prepared(
         data,
         features,
@@ -536,6 +603,7 @@ def train(
         seed=seed,
         group_column=group_column,
         front=front,
+        monotonic=constrained,
     )
     direction: Literal["maximize", "minimize"] = (
         "maximize" if HIGHER_IS_BETTER[metric] else "minimize"
@@ -597,9 +665,12 @@ def train(
         result, family, params, prepared, task=task, metric=metric, config=config, seed=seed
     )
     trials = search.trials
+    params = dict(model["params"])
+    if constrained:
+        params["monotone_constraints"] = ",".join(f"{c}:{d}" for c, d in constrained.items())
     return TrainedModel(
         family=family.name,
-        params=model["params"],
+        params=params,
         metric=metric,
         valid_score=result.value,
         n_trials=len(trials) if trials else budget.trials,

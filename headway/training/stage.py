@@ -75,4 +75,5 @@ def train_model(
         group_column=config.data.group_column,
         replay=replay,
         front=front,
+        monotonic=config.evaluation.monotonic,
     )
