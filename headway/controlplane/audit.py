@@ -31,13 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from headway.controlplane.engine import create_engine, parse_url, safe_url, write_engine
-from headway.controlplane.events import (
-    AUDIT_ACTIONS,
-    CONTROL_DB_FILENAME,
-    AuditEvent,
-    default_actor,
-    default_url,
-)
+from headway.controlplane.events import AUDIT_ACTIONS, AuditEvent, default_actor
 from headway.controlplane.migrate import open_schema
 from headway.controlplane.schema import MAX_NAME, MAX_VERSION, audit_table
 from headway.exceptions import HeadwayError
@@ -45,14 +39,7 @@ from headway.exceptions import HeadwayError
 if TYPE_CHECKING:
     from headway.project import Project
 
-__all__ = [
-    "AUDIT_ACTIONS",
-    "CONTROL_DB_FILENAME",
-    "AuditEvent",
-    "AuditLog",
-    "default_actor",
-    "default_url",
-]
+__all__ = ["AuditLog"]
 
 
 def _check_text(key: str, value: str, limit: int) -> str:

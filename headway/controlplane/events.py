@@ -12,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from headway.project import CONTROL_DB_FILENAME
+
 __all__ = [
     "AUDIT_ACTIONS",
     "CONTROL_DB_FILENAME",
@@ -31,8 +33,6 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "archived",
     "forced",
 )
-
-CONTROL_DB_FILENAME = "control.db"
 
 
 @dataclass(frozen=True)
