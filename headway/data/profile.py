@@ -113,9 +113,9 @@ class TableProfile:
         if self.timestamp_column.value is not None:
             stamp = self.timestamp_column.value
             return f"time-based on {stamp!r} (the most recent rows are the test set)"
-        if self.task.value in ("binary", "multiclass"):
-            return "random, stratified by class"
-        return "random"
+        key = self.id_column.value
+        on = f"{key!r}" if key is not None else "each row's content"
+        return f"by a seeded hash of {on} (a row keeps its part as the data grows)"
 
 
 def read_profile_sample(
@@ -360,7 +360,7 @@ def _infer_timestamp(
     if timestamp == "none":
         for column in dated:
             excluded[column] = "a date/time column and --timestamp none: a raw date is no feature"
-        return Decision(None, "--timestamp none: a random split")
+        return Decision(None, "--timestamp none: a hash-based split")
     if timestamp != "auto":
         _require_column(timestamp, [str(c) for c in frame.columns], "--timestamp")
         if timestamp not in dated:
@@ -385,10 +385,10 @@ def _infer_timestamp(
             raise ConfigError(
                 f"the data has {len(candidates)} date/time columns ({', '.join(candidates)}): "
                 "which one is the time of each row? Pass --timestamp COLUMN (e.g. --timestamp "
-                f"{candidates[0]}), or --timestamp none for a random split."
+                f"{candidates[0]}), or --timestamp none for a hash-based split."
             )
         if not candidates:
-            return Decision(None, "no date/time column: a random split")
+            return Decision(None, "no date/time column: a hash-based split")
         chosen = candidates[0]
         reason = f"the only date/time column: {_TIME_SPLIT}"
     for column in dated:

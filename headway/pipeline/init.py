@@ -88,7 +88,7 @@ def init_project(
         target: the column to predict.
         task: ``auto`` (inferred from the target), ``binary``, ``multiclass``,
             ``regression`` or ``forecast``.
-        timestamp: ``auto``, a column (time-based split), or ``none`` (random split).
+        timestamp: ``auto``, a column (time-based split), or ``none`` (hash-based split).
         id_column: ``auto``, a column (a unique row key, never a feature), or ``none``.
         series: forecasting: the columns that name one series.
         name: project and model name; defaults to the directory's name.

@@ -43,7 +43,9 @@ def test_two_values_are_binary() -> None:
     assert result.task.reason == "target 'y' has two values: 0, 1"
     assert result.id_column.value is None and result.timestamp_column.value is None
     assert result.exclusions == ()
-    assert result.split == "random, stratified by class"
+    assert result.split == (
+        "by a seeded hash of each row's content (a row keeps its part as the data grows)"
+    )
 
 
 def test_two_text_values_and_booleans_are_binary() -> None:
@@ -69,7 +71,7 @@ def test_many_numeric_values_are_regression() -> None:
     result = profile_table(frame, target="y", now=NOW)
     assert result.task.value == "regression"
     assert "numeric with 300 distinct values" in result.task.reason
-    assert result.split == "random"
+    assert result.split.startswith("by a seeded hash of")
 
 
 def test_a_numeric_target_with_few_values_is_ambiguous() -> None:

@@ -122,8 +122,8 @@ def test_real_table_breast_cancer(tmp_path: Path) -> None:
     assert config.training.budget.trials == 10 and config.seed == 42
     why = comments(tmp_path / "cancer")
     assert why["task"] == "target 'malignant' has two values: 0, 1"
-    assert "random, stratified by class" in why["test_fraction"]
-    assert "task" in shown and "binary" in shown and "stratified" in shown
+    assert "by a seeded hash of" in why["test_fraction"]
+    assert "task" in shown and "binary" in shown and "seeded hash" in shown
     assert float(champion["metrics"]["roc_auc"]) > 0.95  # type: ignore[index]
 
 
