@@ -174,6 +174,8 @@ def data_section(card: Mapping[str, Any]) -> list[Block]:
         "group": "by group: each entity is in one part only",
         "random_stratified": "random, stratified by class",
         "random": "random",
+        "hash": "by a seeded hash of each row's id or content: a row keeps its part",
+        "group_hash": "by a seeded hash of the group: each entity is in one part only",
     }
     rows.append(
         ("Split", explain.get(str(strategy), str(strategy)) if strategy else fmt.NOT_RECORDED)
