@@ -188,14 +188,24 @@ def lineage(
         "source_uri": tags.get(layout.SOURCE_URI.name),
         "snapshot_uri": tags.get(layout.SNAPSHOT_URI.name),
     }
+    if tags.get(layout.SNAPSHOT_RUN.name):
+        dataset_doc["snapshot_run"] = tags[layout.SNAPSHOT_RUN.name]
     if dataset_doc["hash"]:
         try:
             stored = DatasetStore(loaded.datasets_dir).get(
                 dataset_doc["hash"], schema_hash=dataset_doc["schema_hash"]
             )
             dataset_doc.update(n_rows=stored.n_rows, created_at=stored.created_at)
+            dataset_doc["snapshot"] = "in this project's dataset store"
         except DataError:
-            dataset_doc["snapshot"] = "not in this project's dataset store"
+            # Another machine trained it: the run's record of the version says the rest.
+            recorded = _recorded_version(registry, info.run_id)
+            dataset_doc.update(recorded)
+            dataset_doc["snapshot"] = (
+                f"in the tracking server's artifact store (run {dataset_doc['snapshot_run']})"
+                if "snapshot_run" in dataset_doc
+                else "not in this project's dataset store"
+            )
     doc = {
         "dataset": dataset_doc,
         "run": run_doc,
@@ -222,7 +232,10 @@ def lineage(
         f"dataset [bold]{short}[/] {dataset_doc.get('n_rows', '?')} rows "
         f"from {dataset_doc['source_uri']}"
     )
-    data_node.add(f"schema {dataset_doc['schema_hash']}; snapshot {dataset_doc['snapshot_uri']}")
+    data_node.add(
+        f"schema {dataset_doc['schema_hash']}; snapshot {dataset_doc['snapshot_uri']} "
+        f"({dataset_doc.get('snapshot', 'no dataset hash')})"
+    )
     run_node = data_node.add(
         f"run [bold]{run_doc['run_id']}[/] ({run_doc.get('status')}) "
         + ", ".join(f"{k} {v:.4f}" for k, v in run_doc.get("test_metrics", {}).items())
@@ -235,6 +248,18 @@ def lineage(
     version_node = run_node.add(f"model version [bold]{info.name} v{info.version}[/] ({verdict})")
     version_node.add("aliases: " + (", ".join(f"@{a}" for a in info.aliases) or "none"))
     console.print(tree)
+
+
+def _recorded_version(registry: Any, run_id: str) -> dict[str, Any]:
+    """Rows and creation time of the dataset version, as the run recorded them."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = registry.download_run_artifact(run_id, layout.DATASET_VERSION.path, tmp)
+        if path is None:
+            return {}
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {key: doc[key] for key in ("n_rows", "created_at") if key in doc}
 
 
 def reproduce_command(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from headway.config._base import Section
@@ -24,3 +26,9 @@ class MlflowConfig(Section):
     )
     experiment: str | None = Field(default=None, description="Defaults to the project name.")
     model_name: str | None = Field(default=None, description="Defaults to the project name.")
+    dataset_snapshots: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Log each dataset version's snapshot to the tracking server's artifact "
+        "store (once per version), so that reproduce and lineage work from another "
+        "machine; auto = when a tracking URI is set (not the embedded store).",
+    )

@@ -30,7 +30,10 @@ import pandas as pd
 from headway.artifacts import CheckResult, DatasetVersion, ValidationReport, to_dict
 from headway.exceptions import DataError
 
-__all__ = ["DatasetStore", "PendingSnapshot"]
+__all__ = ["SNAPSHOT_FILES", "DatasetStore", "PendingSnapshot"]
+
+SNAPSHOT_FILES = ("data.parquet", "version.json", "validation.json")
+"""The files of one version's directory."""
 
 
 def _normalise_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
@@ -102,6 +105,48 @@ class DatasetStore:
             if name.startswith(version.content_hash[:16]) and (self.root / name).is_dir():
                 return self.root / name
         return self._legacy_dir(version.content_hash)
+
+    def directory(self, version: DatasetVersion) -> Path:
+        """The directory holding ``version``'s files (``data.parquet``, ``version.json``,
+        ``validation.json``)."""
+        return self._version_dir(version)
+
+    def adopt(self, source: Path) -> DatasetVersion:
+        """Take in a version's directory copied from another store (e.g. downloaded from
+        the tracking server's artifact store); returns the version.
+
+        The directory is moved into place under the name its ``snapshot_uri`` gives, in one
+        rename; a version already stored under that name is kept as it is (a version is
+        never rewritten) and ``source`` is left untouched then.
+
+        Raises:
+            DataError: ``source`` lacks one of the three files, or its ``version.json`` does
+                not name a directory of its own content hash.
+        """
+        missing = [n for n in SNAPSHOT_FILES if not (source / n).is_file()]
+        if missing:
+            raise DataError(f"{source}: not a dataset snapshot, {', '.join(missing)} missing")
+        version = self._read_version(source / "version.json")
+        name = PurePosixPath(unquote(urlparse(version.snapshot_uri or "").path)).parent.name
+        if not name.startswith(version.content_hash[:16]):
+            raise DataError(
+                f"{source / 'version.json'}: snapshot_uri {version.snapshot_uri!r} does not "
+                f"name a directory of dataset version {version.short_hash}"
+            )
+        final = self.root / name
+        if (final / "version.json").is_file():
+            return self._read_version(final / "version.json")
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-{uuid.uuid4().hex}"
+        shutil.copytree(source, tmp)
+        try:
+            tmp.rename(final)
+        except OSError:
+            if not (final / "version.json").is_file():
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return self._read_version(final / "version.json")
 
     def start(self, frame: pd.DataFrame) -> PendingSnapshot:
         """Begin writing ``frame`` as a snapshot in the background, under a temporary name.

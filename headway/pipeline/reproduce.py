@@ -1,10 +1,12 @@
 """``headway reproduce``: retrain a registered version from its lineage and compare predictions.
 
-The dataset snapshot (by content hash), the project file logged with the run and the winning
-trial's parameters (``search/best_trial.json``) are enough to fit the same model again: the
-search itself is not re-run (parallel workers finish trials in an order that depends on the
-machine's load), the winner is fitted again exactly as the run fitted it. The reproduction
-is judged by the predictions of both models on the same test rows. Nothing is registered.
+The dataset snapshot (by content hash; downloaded from the tracking server when this
+machine lacks it, see :mod:`headway.pipeline.snapshots`), the project file logged with the
+run and the winning trial's parameters (``search/best_trial.json``) are enough to fit the
+same model again: the search itself is not re-run (parallel workers finish trials in an
+order that depends on the machine's load), the winner is fitted again exactly as the run
+fitted it. The reproduction is judged by the predictions of both models on the same test
+rows. Nothing is registered.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from headway.data import DatasetStore, split
 from headway.evaluation.metrics import predict_scores
 from headway.exceptions import RegistryError
 from headway.features import feature_frame
+from headway.pipeline.snapshots import fetch_snapshot
 from headway.project import Project
 from headway.registry import ModelRegistry, layout
 from headway.training.stage import train_model
@@ -55,7 +58,8 @@ def reproduce(project: Project, name: str, version: str) -> ReproductionReport:
     Raises:
         ModelNotFoundError: no such version.
         RegistryError: the version lacks the lineage needed (dataset hash, run files).
-        DataError: the dataset snapshot is not in this project's dataset store.
+        DataError: the dataset snapshot is neither in this project's dataset store nor in
+            the tracking server's artifact store.
     """
     registry = ModelRegistry(project.tracking_uri, project.registry_uri)
     info = registry.get_version(name, version)
@@ -65,9 +69,7 @@ def reproduce(project: Project, name: str, version: str) -> ReproductionReport:
             f"{name}/{version} has no headway lineage tags: it was not trained by headway run"
         )
     store = DatasetStore(project.datasets_dir)
-    frame = store.load_frame(
-        store.get(dataset_hash, schema_hash=info.tags.get(layout.SCHEMA_HASH.name))
-    )
+    frame = store.load_frame(fetch_snapshot(registry, store, info.tags))
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = registry.client.download_artifacts(info.run_id, layout.CONFIG_FILE.path, tmp)

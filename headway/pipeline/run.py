@@ -29,6 +29,7 @@ from headway.exceptions import ConfigError
 from headway.features import feature_frame
 from headway.gates import gate
 from headway.lineage import code_revision, environment
+from headway.pipeline.snapshots import publish_snapshot, publishes_snapshots
 from headway.project import CONFIG_FILENAME, Project
 from headway.redact import redact_config, redact_yaml
 from headway.registry import CHALLENGER, CHAMPION, ModelRegistry, TrackedRun, layout
@@ -168,6 +169,10 @@ def run_pipeline(
         )
         run.log_file(project.schema_path, directory=_folder(layout.SCHEMA.path))
         run.log_dict(_split_doc(parts, cfg), layout.SPLIT.path)
+        if publishes_snapshots(project):
+            # Another machine reproduces this version from the server's copy.
+            lineage["snapshot_run"] = publish_snapshot(registry, run, experiment_id, store, version)
+            run.set_tags(layout.tags({"snapshot_run": lineage["snapshot_run"]}))
         run.log_table(training_keys(parts, cfg), layout.TRAINING_KEYS.path)
         run.log_dict(environment(), layout.ENVIRONMENT.path)
         config_text = (project.root / CONFIG_FILENAME).read_text(encoding="utf-8")

@@ -106,6 +106,12 @@ SCHEMA_HASH = Tag("schema_hash", "hash of the data schema the dataset was valida
 CONFIG_HASH = Tag("config_hash", "hash of the project configuration")
 SOURCE_URI = Tag("source_uri", "where the data was read from")
 SNAPSHOT_URI = Tag("snapshot_uri", "the Parquet snapshot of the dataset version")
+SNAPSHOT_RUN = Tag(
+    "snapshot_run",
+    "the run whose artifacts hold the dataset snapshot (data/snapshot/), when it was logged "
+    "to the tracking server (mlflow.dataset_snapshots)",
+    required=False,
+)
 PACKAGES = Tag("packages", "JSON: versions of Python and the libraries that shape the model")
 GIT_COMMIT = Tag("git_commit", "commit of the project directory", required=False)
 GIT_DIRTY = Tag(
@@ -150,6 +156,7 @@ LINEAGE_TAGS: tuple[Tag, ...] = (
     CONFIG_HASH,
     SOURCE_URI,
     SNAPSHOT_URI,
+    SNAPSHOT_RUN,
     PACKAGES,
     GIT_COMMIT,
     GIT_DIRTY,
@@ -192,6 +199,12 @@ TRAINING_KEYS = Artifact(
     "identities of the rows the model learned from; later gates leave them out of a "
     "comparison with it",
 )
+SNAPSHOT = Artifact(
+    "data/snapshot/*",
+    "the dataset version's snapshot (data.parquet, version.json, validation.json), logged "
+    "by the first run on that version when mlflow.dataset_snapshots applies",
+    required=False,
+)
 BEST_TRIAL = Artifact("search/best_trial.json", "the winner's parameters; reproduce replays them")
 SEARCH_MODEL = Artifact("search/model.json", "the trained model: family, params, leaderboard")
 EVALUATION = Artifact("evaluation/report.json", "metrics, intervals, slices, fairness")
@@ -209,6 +222,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
     SCHEMA,
     SPLIT,
     TRAINING_KEYS,
+    SNAPSHOT,
     BEST_TRIAL,
     SEARCH_MODEL,
     EVALUATION,

@@ -150,3 +150,29 @@ def test_a_0_1_store_keeps_working_and_is_never_rewritten(legacy_project: Path) 
         store.load_frame(old), pd.read_parquet(legacy_dir / "data.parquet")
     )
     assert len(store.load_frame(new)) == old.n_rows
+
+
+def test_a_copied_version_directory_is_adopted_once(unseen_region: Path, tmp_path: Path) -> None:
+    dataset = _validate(unseen_region)
+    source_store = DatasetStore(unseen_region / ".headway" / "datasets")
+    copied = source_store.directory(dataset.version)
+    other = DatasetStore(tmp_path / "other" / "datasets")
+
+    adopted = other.adopt(copied)
+    assert adopted == dataset.version
+    assert other.get(dataset.version.content_hash[:8]) == dataset.version
+    pd.testing.assert_frame_equal(other.load_frame(adopted), source_store.load_frame(adopted))
+    before = _files(other.directory(adopted))
+    assert other.adopt(copied) == adopted  # already there: kept as it is
+    assert _files(other.directory(adopted)) == before
+    assert [p.name for p in other.root.iterdir()] == [copied.name]
+
+
+def test_adopting_an_incomplete_directory_names_the_missing_files(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "data.parquet").write_bytes(b"")
+    store = DatasetStore(tmp_path / "datasets")
+    with pytest.raises(DataError, match=r"version\.json, validation\.json missing"):
+        store.adopt(broken)
+    assert not store.root.exists()

@@ -97,3 +97,50 @@ print(json.dumps([int(p) for p in labels]))
     assert plain.returncode == 0, plain.stderr[-2000:]
     labels = json.loads(plain.stdout.strip().splitlines()[-1])
     assert labels == [int(p) for p in trained.predict(rows)]
+
+
+def test_another_machine_reproduces_a_version_from_the_servers_snapshot(
+    tmp_path: Path, mlflow_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project(tmp_path / "trainer", rows=1500, name="shared-repro")
+    monkeypatch.setenv("HEADWAY_TRACKING_URI", mlflow_server)
+    first = run_pipeline(Project.load(root))
+    second = run_pipeline(Project.load(root))  # same data: the snapshot is not logged again
+    client = ModelRegistry(mlflow_server).client
+
+    def snapshot_files(run_id: str) -> list[str]:
+        return sorted(f.path for f in client.list_artifacts(run_id, "data/snapshot"))
+
+    assert snapshot_files(first.run_id) == [
+        "data/snapshot/data.parquet",
+        "data/snapshot/validation.json",
+        "data/snapshot/version.json",
+    ]
+    assert snapshot_files(second.run_id) == []
+    for result in (first, second):
+        tags = client.get_run(result.run_id).data.tags
+        assert tags["headway.snapshot_run"] == first.run_id
+        version = client.get_model_version("shared-repro", result.version.version)
+        assert version.tags["headway.snapshot_run"] == first.run_id
+
+    # A teammate's checkout: the project file only, no data, no .headway state.
+    other = tmp_path / "teammate"
+    other.mkdir()
+    shutil.copy(root / "headway.yaml", other / "headway.yaml")
+    env = {"HEADWAY_TRACKING_URI": mlflow_server}
+    lineage = run_cli("lineage", "shared-repro/1", "--project", str(other), "--json", env=env)
+    assert lineage.returncode == 0, lineage.stderr
+    dataset = json.loads(lineage.stdout)["dataset"]
+    assert dataset["hash"] == first.dataset.content_hash
+    assert dataset["n_rows"] == first.dataset.n_rows
+    assert dataset["snapshot"] == f"in the tracking server's artifact store (run {first.run_id})"
+
+    out = run_cli("reproduce", "shared-repro/1", "--project", str(other), "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["matches"] is True and report["identical"] is True
+    assert report["dataset_hash"] == first.dataset.content_hash
+    stored = list((other / ".headway" / "datasets").glob("*/data.parquet"))
+    assert len(stored) == 1
+    kept = pd.read_parquet(root / ".headway" / "datasets" / stored[0].parent.name / "data.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(stored[0]), kept)
