@@ -81,6 +81,17 @@ class Project:
         return self.state_dir / "datasets"
 
     @property
+    def predictions_dir(self) -> Path:
+        """The embedded prediction log (``DIR/.headway/predictions``)."""
+        return self.state_dir / "predictions"
+
+    @property
+    def predictions_url(self) -> str | None:
+        """``HEADWAY_PREDICTIONS_URL``, else ``predictions.url``; ``None``: the embedded
+        log in :attr:`predictions_dir`."""
+        return self.settings.predictions_url or self.config.predictions.url
+
+    @property
     def schema_path(self) -> Path:
         return self.root / self.config.data.schema_file
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
         optuna_storage: Optuna storage URL the search's workers share that overrides the
             project's ``training.optuna_storage`` (``HEADWAY_OPTUNA_STORAGE``), e.g.
             ``postgresql+psycopg://optuna:secret@db.internal/optuna``.
+        predictions_url: where the prediction log lives, overriding the project's
+            ``predictions.url`` (``HEADWAY_PREDICTIONS_URL``), e.g.
+            ``postgresql+psycopg://headway:secret@db.internal/headway`` or ``s3://bucket/log``.
         log_level: log level of the ``headway`` command (``HEADWAY_LOG_LEVEL``); library use
             leaves logging to the caller.
     """
@@ -36,6 +39,7 @@ class Settings(BaseSettings):
     registry_uri: str | None = None
     control_db_url: str | None = None
     optuna_storage: str | None = None
+    predictions_url: str | None = None
     log_level: str = "WARNING"
 
 
