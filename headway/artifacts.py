@@ -124,6 +124,10 @@ class TrainedModel:
     n_workers: int = 1
     n_failed: int = 0
     n_pruned: int = 0
+    search_seconds: float = 0.0
+    """Wall time of the search: from the study's creation until its workers stopped."""
+    total_seconds: float = 0.0
+    """Wall time of the whole training: search, final fit, calibration and threshold."""
 
 
 @dataclass(frozen=True)

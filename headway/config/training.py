@@ -58,6 +58,11 @@ class TrainingConfig(Section):
         "cluster); a temporary journal file when omitted. HEADWAY_OPTUNA_STORAGE overrides "
         "it: give a URL with a password there, not in the file.",
     )
+    warm_start: bool = Field(
+        default=True,
+        description="Start the search from a portfolio of configurations that do well "
+        "across tables, cheapest first",
+    )
     refit: bool = Field(
         default=False,
         description="Holdout: refit the winner on train + validation rows at the end.",

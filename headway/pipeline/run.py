@@ -217,6 +217,9 @@ def run_pipeline(
                 "n_trials": model.n_trials,
                 "n_failed_trials": model.n_failed,
                 "n_pruned_trials": model.n_pruned,
+                # The search alone, and the whole training (search + the winner's final fit).
+                "search_seconds": model.search_seconds,
+                "training_seconds": model.total_seconds,
                 **{f"leaderboard.{k}": v for k, v in model.leaderboard.items()},
             }
         )

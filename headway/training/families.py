@@ -40,7 +40,9 @@ __all__ = ["FAMILIES", "Fitted", "ModelFamily", "get_families"]
 
 Encoding = Literal["ordinal", "onehot"]
 
-_MAX_TREES = 2000
+# Boosting stops early (50 rounds without improvement); the cap only bounds a slow learner:
+# low learning rates with small leaves need more than 2,000 rounds on some tables.
+_MAX_TREES = 5000
 _EARLY_STOPPING = 50
 
 

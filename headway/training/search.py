@@ -16,6 +16,30 @@ trials that fall behind; boosting families stop early on the validation rows.
 families that take monotone constraints are searched, and their trees are grown so that
 the score moves one way in each listed column (calibration and the decision threshold,
 both monotone, keep that).
+
+**Warm start.** With ``training.warm_start`` the study first runs the searched families'
+entries of a portfolio of configurations that do well across tables
+(:mod:`headway.training.portfolio`), cheapest first, enqueued before the workers start; the
+sampler takes over after them. They count against ``training.budget.trials`` like any other
+trial (a smaller budget runs only the first ones), and a winner among them is recorded and
+replayed like any other.
+
+**Budget.** ``training.budget.timeout_seconds`` counts from the start of :func:`train` and
+covers the final fit too. That fit (in this process, after the workers stop) fits the winner
+once per fold again, for its out-of-fold scores, and with cross-validation or
+``training.refit`` once more on every train + validation row. Its expected cost, the
+*reserve*, is taken from the slowest of the :data:`REFIT_LEADERS` best complete trials (the
+likely winners): their duration (``duration_seconds``) over the number of folds is the cost
+of one fit, times the fits to come (folds, plus one for the refit on all rows), times
+:data:`REFIT_MARGIN`. A worker starts a trial only when, after it, the reserve still fits
+before the deadline: ``now + expected trial + reserve <= deadline``, the expected trial being
+the median duration of the complete trials of the same family (of all complete trials while
+that family has none; nothing before the first trial completes). Otherwise the trial is
+pruned unrecorded (user attr ``over_time``, like ``over_budget``) and that worker stops.
+Durations are measured in the workers, each with its share of the cores, while the final fit
+uses every core, so the reserve errs on the safe side; a trial already running at the
+deadline still finishes. ``TrainedModel.search_seconds`` and ``total_seconds`` record the
+search's and the whole training's wall time.
 """
 
 from __future__ import annotations
@@ -70,8 +94,16 @@ from headway.training.executors import (
     open_storage,
 )
 from headway.training.families import FAMILIES, Arrays, Fitted, ModelFamily, get_families
+from headway.training.portfolio import portfolio
 
-__all__ = ["TrialRecord", "check_training", "resolve_families", "train"]
+__all__ = [
+    "TrialRecord",
+    "check_training",
+    "refit_reserve",
+    "resolve_families",
+    "time_for_trial",
+    "train",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +114,12 @@ LABEL_METRICS = ("accuracy", "f1", "f1_macro")
 # Calibration is kept only when it lowers the cross-validated log loss by this much.
 CALIBRATION_GAIN = 0.005
 _POLL_SECONDS = 0.2
+# The final fit's reserve is this many times its estimate (see the module docstring).
+REFIT_MARGIN = 1.25
+# The final fit is estimated from the slowest of this many best complete trials.
+REFIT_LEADERS = 3
+# User attributes of trials a worker did not run: past the trial budget, or out of time.
+_UNRUN = ("over_budget", "over_time")
 _DIRECTIONS = {"increasing": 1, "decreasing": -1}
 
 
@@ -384,9 +422,40 @@ def _score_folds(
     )
 
 
+def refit_reserve(leaders: Sequence[float], *, n_folds: int, refit_all: bool) -> float:
+    """Seconds to keep for the final fit, from the durations of the leading complete trials
+    (each fitted ``n_folds`` folds): the slowest one's cost per fold, times the fits the final
+    fit makes (every fold again, plus one on all rows with ``refit_all``), times
+    :data:`REFIT_MARGIN`; 0 before any trial completes."""
+    if not leaders:
+        return 0.0
+    per_fold = max(leaders) / max(1, n_folds)
+    return REFIT_MARGIN * per_fold * (n_folds + int(refit_all))
+
+
+def time_for_trial(
+    leaders: Sequence[float],
+    similar: Sequence[float],
+    *,
+    n_folds: int,
+    refit_all: bool,
+    now: float,
+    deadline: float,
+) -> bool:
+    """Whether a trial may start at ``now``: it is expected to finish (the median of
+    ``similar``, the durations of complete trials like it; 0 when there are none) with the
+    final fit's reserve (:func:`refit_reserve` of ``leaders``) still before ``deadline``."""
+    expected = float(np.median(similar)) if len(similar) else 0.0
+    reserve = refit_reserve(leaders, n_folds=n_folds, refit_all=refit_all)
+    return now + expected + reserve <= deadline
+
+
 @dataclass
 class _Objective:
-    """One trial: suggest, fit each fold, score. Picklable: it travels to the workers."""
+    """One trial: suggest, fit each fold, score. Picklable: it travels to the workers.
+
+    ``deadline`` (``time.time()``): no trial starts that would leave too little time before
+    it for the final fit (:func:`time_for_trial`)."""
 
     prepared: _Prepared
     families: tuple[str, ...]
@@ -396,6 +465,27 @@ class _Objective:
     seed: int
     n_trials: int
     threads: int
+    deadline: float = math.inf
+
+    def _time_for(self, trial: optuna.Trial, family: str) -> bool:
+        if math.isinf(self.deadline):
+            return True
+        complete = [
+            t
+            for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and "duration_seconds" in t.user_attrs
+        ]
+        sign = -1.0 if trial.study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+        leaders = sorted(complete, key=lambda t: (sign * float(t.value), t.number))  # type: ignore[arg-type]
+        same = [t for t in complete if t.user_attrs.get("family") == family] or complete
+        return time_for_trial(
+            [float(t.user_attrs["duration_seconds"]) for t in leaders[:REFIT_LEADERS]],
+            [float(t.user_attrs["duration_seconds"]) for t in same],
+            n_folds=len(self.prepared.folds_xy),
+            refit_all=self.prepared.refit_all,
+            now=time.time(),
+            deadline=self.deadline,
+        )
 
     def __call__(self, trial: optuna.Trial) -> float:
         if trial.number >= self.n_trials:  # other workers used the budget up
@@ -404,6 +494,10 @@ class _Objective:
             raise optuna.TrialPruned("trial budget reached")
         started = time.perf_counter()
         name, params = _suggest(trial, self.families, self.class_weights)
+        if not self._time_for(trial, name):  # the final fit needs the time left
+            trial.set_user_attr("over_time", True)
+            trial.study.stop()
+            raise optuna.TrialPruned("no time left for this trial and the final fit")
         trial.set_user_attr("family", name)
         trial.set_user_attr("worker", f"{platform.node()}:{os.getpid()}")
         try:
@@ -488,12 +582,18 @@ class _SearchResult:
     n_workers: int = 1
 
 
+def _unrun(trial: FrozenTrial) -> bool:
+    """Whether a worker pruned the trial without running it (budget or time spent)."""
+    return any(trial.user_attrs.get(attr) for attr in _UNRUN)
+
+
 def _run_search(
     objective: _Objective,
     *,
     config: TrainingConfig,
     direction: Literal["maximize", "minimize"],
     seed: int,
+    deadline: float,
     executor: BaseExecutor | None,
     on_trial: Callable[[TrialRecord], None] | None,
 ) -> _SearchResult:
@@ -504,6 +604,7 @@ def _run_search(
             config.executor, _n_workers(config), ray_address=config.ray_address
         )
     objective.threads = executor.threads_per_worker
+    objective.deadline = deadline
     with tempfile.TemporaryDirectory(prefix="headway-search-") as tmp:
         url = config.optuna_storage or f"journal:{Path(tmp) / 'optuna.journal'}"
         storage = open_storage(url)
@@ -512,12 +613,16 @@ def _run_search(
             storage=storage,
             direction=direction,
         )
+        if config.warm_start:
+            start = portfolio(objective.families, objective.class_weights)
+            for params in start[: budget.trials]:
+                study.enqueue_trial(params, skip_if_exists=True)
         job = WorkerJob(
             study_name=study.study_name,
             storage=url,
             objective=objective,
             seed=seed,
-            deadline=time.time() + budget.timeout_seconds,
+            deadline=deadline,
             threads=objective.threads,
             n_trials=budget.trials,
         )
@@ -527,7 +632,7 @@ def _run_search(
         while True:
             done = running.done()
             for trial in study.get_trials(deepcopy=False, states=finished_states):
-                if trial.number in seen or trial.user_attrs.get("over_budget"):
+                if trial.number in seen or _unrun(trial):
                     continue
                 seen.add(trial.number)
                 if on_trial is not None:
@@ -537,9 +642,7 @@ def _run_search(
             time.sleep(_POLL_SECONDS)
         running.wait()
         trials = [
-            t
-            for t in study.get_trials(deepcopy=True, states=finished_states)
-            if not t.user_attrs.get("over_budget")
+            t for t in study.get_trials(deepcopy=True, states=finished_states) if not _unrun(t)
         ]
         if config.optuna_storage is not None:
             shown = redact_uri(config.optuna_storage)
@@ -589,6 +692,8 @@ def train(
         ConfigError: ``monotonic`` names a column that is not a numeric feature, or no
             searched family can enforce it (before any work).
     """
+    started = time.perf_counter()
+    deadline = time.time() + config.budget.timeout_seconds
     constrained = dict(monotonic or {})
     if constrained and task == "multiclass":
         logger.info("evaluation.monotonic is not enforced on a multiclass task")
@@ -627,15 +732,19 @@ def train(
         threads=1,
     )
     search = _SearchResult(winner=None)
+    search_seconds = 0.0
     if replay is None:
+        search_started = time.perf_counter()
         search = _run_search(
             objective,
             config=config,
             direction=direction,
             seed=seed,
+            deadline=deadline,
             executor=executor,
             on_trial=on_trial,
         )
+        search_seconds = time.perf_counter() - search_started
         if search.winner is None:
             failed = [t for t in search.trials if t.state == TrialState.FAIL]
             first = _record(failed[0], budget.trials).error if failed else None
@@ -686,6 +795,8 @@ def train(
         n_workers=search.n_workers,
         n_failed=sum(t.state == TrialState.FAIL for t in trials),
         n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
+        search_seconds=search_seconds,
+        total_seconds=time.perf_counter() - started,
     )
 
 
