@@ -1,22 +1,32 @@
-"""Model search: headway's study against FLAML's AutoML, same data, same splits, same budget.
+"""Model search: headway's study against FLAML's AutoML, same rows, same splits, same budget.
 
-Datasets ship with installed packages (scikit-learn's bundled tables) or come from headway's
-seeded generators; nothing is downloaded at run time. Each dataset is split once (seeded,
-60/20/20, stratified for classification; by time for the demand table, whose lag, rolling and
+Every table ships with an installed package or comes from headway's seeded generators; nothing
+is downloaded at run time. Real tables: scikit-learn's bundled breast_cancer, wine, digits and
+diabetes, and statsmodels' fair, randhie, anes96 and star98 (statsmodels is not a headway
+dependency: it is installed in FLAML's environment, where a small loader writes each table to
+Parquet that both sides read). Generated tables: churn, and demand, whose lag, rolling and
 calendar features headway's forecasting step builds first, so that both systems regress on
-the same columns); both systems fit on the train part, may use the validation part, and are
-scored on the test part. A default-parameter LightGBM on the same
-train part is the floor. FLAML runs in its own virtual environment (it needs xgboost),
-made on first use in bench/.venv-flaml.
+the same columns.
 
-    python bench/automl_vs_flaml.py                  # 30 s budget per system and dataset
-    python bench/automl_vs_flaml.py --budget 60
+Each table is split once (seeded, 60/20/20, stratified for classification; by time for
+demand). Both systems get the same rows, train+valid, and choose how to validate on them:
+headway gets the split's train and valid parts (it cross-validates or holds out by itself,
+then refits), FLAML gets them concatenated with its default eval_method 'auto' (split_type
+'time' for demand, the counterpart of headway's time-ordered split). Both are scored on the
+same test part. A default-parameter LightGBM fitted on train+valid is the floor. FLAML runs in
+its own virtual environment (it needs xgboost; the loader needs statsmodels), made on first
+use in bench/.venv-flaml.
+
+    python bench/automl_vs_flaml.py                        # 30 s budget per system and table
+    python bench/automl_vs_flaml.py --budget 60 --markdown /tmp/model-search.md
+    python bench/automl_vs_flaml.py --budget 5 --datasets fair,anes96,randhie,wine
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,25 +51,57 @@ from headway.tasks import HIGHER_IS_BETTER
 from headway.training import TrialRecord, train
 
 VENV = Path(__file__).parent / ".venv-flaml"
-FLAML_PACKAGES = ["flaml>=2.3", "xgboost-cpu", "lightgbm", "scikit-learn", "pandas", "pyarrow"]
+FLAML_PACKAGES = [
+    "flaml>=2.3",
+    "xgboost-cpu",
+    "lightgbm",
+    "scikit-learn",
+    "pandas",
+    "pyarrow",
+    "statsmodels",
+]
 TARGET = "target"
+
+# name: (where the table comes from, task, metric compared)
+DATASETS: dict[str, tuple[str, str, str]] = {
+    "breast_cancer": ("sklearn", "binary", "roc_auc"),
+    "wine": ("sklearn", "multiclass", "accuracy"),
+    "digits": ("sklearn", "multiclass", "accuracy"),
+    "diabetes": ("sklearn", "regression", "rmse"),
+    "fair": ("statsmodels", "binary", "roc_auc"),
+    "randhie": ("statsmodels", "regression", "rmse"),
+    "anes96": ("statsmodels", "multiclass", "accuracy"),
+    "star98": ("statsmodels", "regression", "rmse"),
+    "churn": ("headway", "binary", "roc_auc"),
+    "demand": ("headway", "regression", "mae"),
+}
+
+STATSMODELS_LOADER = r"""
+import importlib, sys
+out, *names = sys.argv[1:]
+for name in names:
+    frame = importlib.import_module(f"statsmodels.datasets.{name}").load_pandas().data
+    frame.to_parquet(f"{out}/{name}.parquet", index=False)
+"""
 
 FLAML_WORKER = r"""
 import json, sys, time
 import pandas as pd
 from flaml import AutoML
 from flaml.automl.data import get_output_from_log
-d, task, metric = sys.argv[1:4]
-budget, seed = float(sys.argv[4]), int(sys.argv[5])
+d, task, metric, split_type = sys.argv[1:5]
+budget, seed = float(sys.argv[5]), int(sys.argv[6])
 tr, va, te = (pd.read_parquet(f"{d}/{p}.parquet") for p in ("train", "valid", "test"))
-for f in (tr, va, te):
-    for c in f.columns:
-        if f[c].dtype == object or str(f[c].dtype) == "str":
-            f[c] = f[c].astype("category")
+fit = pd.concat([tr, va], ignore_index=True)  # the same rows headway gets, in the same order
+for c in fit.columns:
+    if c != "target" and (fit[c].dtype == object or str(fit[c].dtype) == "str"):
+        categories = sorted(fit[c].dropna().unique())
+        fit[c] = pd.Categorical(fit[c], categories=categories)
+        te[c] = pd.Categorical(te[c], categories=categories)
 X = lambda f: f.drop(columns=["target"])
 automl = AutoML()
 started = time.perf_counter()
-automl.fit(X(tr), tr["target"], X_val=X(va), y_val=va["target"], task=task, metric=metric,
+automl.fit(X(fit), fit["target"], task=task, metric=metric, split_type=split_type,
            time_budget=budget, seed=seed, verbose=0, log_file_name=f"{d}/flaml.log")
 out = {"wall_s": time.perf_counter() - started, "best": automl.best_estimator}
 if task == "regression":
@@ -73,11 +115,43 @@ print(json.dumps(out))
 """
 
 
-def load(name: str) -> tuple[pd.DataFrame, str, str]:
-    """A table with a 'target' column, its task and the metric compared."""
+def flaml_python() -> Path:
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *FLAML_PACKAGES], check=True)
+    return python
+
+
+def export_statsmodels(python: Path, names: list[str], out: Path) -> None:
+    """Write each named statsmodels table to ``out/<name>.parquet`` (run in FLAML's venv)."""
+    if names:
+        subprocess.run([str(python), "-c", STATSMODELS_LOADER, str(out), *names], check=True)
+
+
+def load(name: str, tables: Path) -> pd.DataFrame:
+    """The table with a 'target' column (task and metric in DATASETS)."""
+    source = DATASETS[name][0]
+    if source == "statsmodels":
+        raw = pd.read_parquet(tables / f"{name}.parquet")
+        if name == "fair":  # did the respondent have any extramarital affair
+            frame = raw.drop(columns=["affairs"])
+            frame[TARGET] = (raw["affairs"] > 0).astype(int)
+        elif name == "randhie":  # outpatient visits, a heavy-tailed count: regress its log1p
+            frame = raw.drop(columns=["mdvis"])
+            frame[TARGET] = np.log1p(raw["mdvis"].astype(float))
+        elif name == "anes96":  # party identification, 7 levels from strong Democrat
+            frame = raw.drop(columns=["PID"])
+            frame[TARGET] = raw["PID"].astype(int)
+        elif name == "star98":  # share of a district's pupils above the national median
+            frame = raw.drop(columns=["NABOVE", "NBELOW"])
+            frame[TARGET] = raw["NABOVE"] / (raw["NABOVE"] + raw["NBELOW"])
+        else:
+            raise ValueError(f"no target defined for statsmodels table {name!r}")
+        return frame
     if name == "churn":
         frame = make_churn(20_000, seed=0).drop(columns=["customer_id", "observed_at"])
-        return frame.rename(columns={"churned": TARGET}), "binary", "roc_auc"
+        return frame.rename(columns={"churned": TARGET})
     if name == "demand":
         from headway.features.forecast import ForecastFeatures
 
@@ -90,19 +164,15 @@ def load(name: str) -> tuple[pd.DataFrame, str, str]:
         ).fit(raw)
         frame = features.transform(raw.drop(columns=["units_sold"]))
         frame[TARGET] = raw["units_sold"].to_numpy(dtype=float)
-        return frame, "regression", "mae"
-    if name == "churn_charges":
-        frame = make_churn(20_000, seed=1).drop(columns=["customer_id", "observed_at"])
-        return frame.rename(columns={"monthly_charges": TARGET}), "regression", "rmse"
-    loader, task, metric = {
-        "breast_cancer": (skd.load_breast_cancer, "binary", "roc_auc"),
-        "wine": (skd.load_wine, "multiclass", "accuracy"),
-        "digits": (skd.load_digits, "multiclass", "accuracy"),
-        "diabetes": (skd.load_diabetes, "regression", "rmse"),
+        return frame
+    loader = {
+        "breast_cancer": skd.load_breast_cancer,
+        "wine": skd.load_wine,
+        "digits": skd.load_digits,
+        "diabetes": skd.load_diabetes,
     }[name]
     bunch = loader(as_frame=True)
-    frame = bunch.frame.rename(columns={"target": TARGET})
-    return frame, task, metric
+    return bunch.frame.rename(columns={"target": TARGET})
 
 
 def split3(frame: pd.DataFrame, task: str, seed: int, *, ordered: bool = False) -> Split:
@@ -143,6 +213,7 @@ def run_headway(parts: Split, task: str, metric: str, budget: float, seed: int) 
         parts, target=TARGET, features=features, task=task, metric=metric,
         config=config, seed=seed, on_trial=on_trial,
     )  # fmt: skip
+    wall = time.perf_counter() - started
     x_test = feature_frame(parts.test, model)
     y = parts.test[TARGET].to_numpy()
     if task == "regression":
@@ -156,32 +227,31 @@ def run_headway(parts: Split, task: str, metric: str, budget: float, seed: int) 
         "best": model.family,
         "trials": model.n_trials,
         "workers": model.n_workers,
+        # the model's own figures where this headway records them, else None
+        "search_s": getattr(model, "search_seconds", None),
+        "total_s": getattr(model, "total_seconds", None),
+        "wall_s": wall,  # the whole train() call, measured here
         "first_1pct_s": within_1pct(list(times), list(values), HIGHER_IS_BETTER[metric]),
     }
 
 
 def run_default_lgbm(parts: Split, task: str, metric: str, seed: int) -> float:
+    fit = pd.concat([parts.train, parts.valid])
+
     def prep(frame: pd.DataFrame) -> pd.DataFrame:
         x = frame.drop(columns=[TARGET]).copy()
         for c in x.columns:
             if not pd.api.types.is_numeric_dtype(x[c]):
-                x[c] = pd.Categorical(x[c], categories=sorted(parts.train[c].dropna().unique()))
+                x[c] = pd.Categorical(x[c], categories=sorted(fit[c].dropna().unique()))
         return x
 
     cls = lgb.LGBMRegressor if task == "regression" else lgb.LGBMClassifier
-    model = cls(random_state=seed, verbose=-1).fit(prep(parts.train), parts.train[TARGET])
+    model = cls(random_state=seed, verbose=-1).fit(prep(fit), fit[TARGET])
     y = parts.test[TARGET].to_numpy()
     if task == "regression":
-        return score(metric, y, model.predict(prep(parts.test)))
-    return score(metric, y, model.predict_proba(prep(parts.test)), classes=model.classes_)
-
-
-def flaml_python() -> Path:
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *FLAML_PACKAGES], check=True)
-    return python
+        return score(metric, y, np.asarray(model.predict(prep(parts.test))))
+    proba = np.asarray(model.predict_proba(prep(parts.test)))
+    return score(metric, y, proba, classes=model.classes_)
 
 
 def run_flaml(python: Path, parts: Split, task: str, metric: str, budget: float, seed: int) -> dict:
@@ -189,17 +259,23 @@ def run_flaml(python: Path, parts: Split, task: str, metric: str, budget: float,
         for name in ("train", "valid", "test"):
             getattr(parts, name).to_parquet(f"{tmp}/{name}.parquet", index=False)
         flaml_task = "regression" if task == "regression" else "classification"
+        split_type = "time" if parts.strategy == "time" else "auto"
         out = subprocess.run(
-            [str(python), "-c", FLAML_WORKER, tmp, flaml_task, metric, str(budget), str(seed)],
-            capture_output=True, text=True, check=True,
+            [str(python), "-c", FLAML_WORKER, tmp, flaml_task, metric, split_type,
+             str(budget), str(seed)],
+            capture_output=True, text=True,
         )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"FLAML failed:\n{out.stderr[-4000:]}")
     doc = json.loads(out.stdout.strip().splitlines()[-1])
     y = parts.test[TARGET].to_numpy()
     if task == "regression":
         value = score(metric, y, np.asarray(doc["pred"]))
     else:
-        classes = np.asarray(sorted(parts.train[TARGET].unique()))
-        value = score(metric, y, np.asarray(doc["proba"]), classes=classes, threshold=None)
+        classes = np.asarray(sorted(pd.concat([parts.train, parts.valid])[TARGET].unique()))
+        proba = np.asarray(doc["proba"])
+        order = [doc["classes"].index(str(c)) for c in classes]  # FLAML's columns, our order
+        value = score(metric, y, proba[:, order], classes=classes, threshold=None)
     # FLAML logs losses (1 - score for maximised metrics); a 1% band on the loss of a
     # maximised metric is not 1% of the score, so convert back first.
     higher = HIGHER_IS_BETTER[metric]
@@ -207,8 +283,35 @@ def run_flaml(python: Path, parts: Split, task: str, metric: str, budget: float,
     return {
         "test": value,
         "best": doc["best"],
+        "wall_s": doc["wall_s"],
         "first_1pct_s": within_1pct(doc["times"], values, higher),
     }
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+COLUMNS = (
+    "dataset",
+    "rows (train+valid / test)",
+    "metric",
+    "headway",
+    "FLAML",
+    "LightGBM default",
+    "headway vs FLAML",
+    "wall s headway: search / total (train call)",
+    "wall s FLAML",
+    "to 1%: headway / FLAML",
+    "best family: headway / FLAML",
+)
+
+
+def markdown(rows: list[list[str]]) -> str:
+    text_columns = {"dataset", "metric", "best family: headway / FLAML"}  # left-aligned
+    rule = ["---" if c in text_columns else "---:" for c in COLUMNS]
+    lines = ["| " + " | ".join(cells) + " |" for cells in (COLUMNS, rule, *rows)]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -217,39 +320,68 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--datasets",
-        default="breast_cancer,wine,digits,diabetes,churn,churn_charges,demand",
-        help="comma-separated names",
+        default=",".join(DATASETS),
+        help=f"comma-separated subset of: {', '.join(DATASETS)}",
+    )
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="write the markdown table here, not stdout"
     )
     args = parser.parse_args()
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DATASETS]
+    if unknown:
+        parser.error(f"unknown datasets {unknown}; known: {', '.join(DATASETS)}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     python = flaml_python()
     table = Table(title=f"test scores, {args.budget:.0f} s budget each, seed {args.seed}")
-    for column in (
-        "dataset",
-        "metric",
-        "headway",
-        "FLAML",
-        "LightGBM default",
-        "headway vs FLAML",
-        "to 1%: headway / FLAML",
-        "best: headway / FLAML",
-    ):
+    for column in COLUMNS:
         table.add_column(column, justify="right")
-    for name in args.datasets.split(","):
-        frame, task, metric = load(name)
-        parts = split3(frame, task, args.seed, ordered=name == "demand")
-        ours = run_headway(parts, task, metric, args.budget, args.seed)
-        theirs = run_flaml(python, parts, task, metric, args.budget, args.seed)
-        floor = run_default_lgbm(parts, task, metric, args.seed)
-        higher = HIGHER_IS_BETTER[metric]
-        ratio = ours["test"] / theirs["test"] if higher else theirs["test"] / ours["test"]
-        table.add_row(
-            name, metric, f"{ours['test']:.4f}", f"{theirs['test']:.4f}", f"{floor:.4f}",
-            f"{ratio:.3f}x", f"{ours['first_1pct_s']:.1f} / {theirs['first_1pct_s']:.1f} s",
-            f"{ours['best']} / {theirs['best']}",
-        )  # fmt: skip
-    Console(width=160).print(table)
-    print("ratio > 1: headway better (for rmse: FLAML's rmse / headway's)")
+    rows: list[list[str]] = []
+    ratios: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tables = Path(tmp)
+        export_statsmodels(python, [n for n in names if DATASETS[n][0] == "statsmodels"], tables)
+        for name in names:
+            _, task, metric = DATASETS[name]
+            frame = load(name, tables)
+            parts = split3(frame, task, args.seed, ordered=name == "demand")
+            ours = run_headway(parts, task, metric, args.budget, args.seed)
+            theirs = run_flaml(python, parts, task, metric, args.budget, args.seed)
+            floor = run_default_lgbm(parts, task, metric, args.seed)
+            higher = HIGHER_IS_BETTER[metric]
+            ratio = ours["test"] / theirs["test"] if higher else theirs["test"] / ours["test"]
+            ratios.append(ratio)
+            total = ours["total_s"] if ours["total_s"] is not None else ours["wall_s"]
+            row = [
+                name,
+                f"{len(parts.train) + len(parts.valid):,} / {len(parts.test):,}",
+                metric,
+                f"{ours['test']:.4f}",
+                f"{theirs['test']:.4f}",
+                f"{floor:.4f}",
+                f"{ratio:.3f}x",
+                f"{seconds(ours['search_s'])} / {seconds(total)} ({ours['wall_s']:.1f})",
+                f"{theirs['wall_s']:.1f}",
+                f"{ours['first_1pct_s']:.1f} / {theirs['first_1pct_s']:.1f} s",
+                f"{ours['best']} / {theirs['best']}",
+            ]
+            rows.append(row)
+            table.add_row(*row)
+    Console(width=220).print(table)
+    print("ratio > 1: headway better (for rmse and mae: FLAML's error / headway's)")
+    wins = sum(r >= 1 for r in ratios)
+    summary = (
+        f"headway >= FLAML on {wins} of {len(ratios)} tables; "
+        f"median ratio {statistics.median(ratios):.3f}x"
+    )
+    print(summary)
+    text = markdown(rows)
+    if args.markdown is not None:
+        args.markdown.write_text(text + "\n" + summary + "\n")
+        print(f"markdown table written to {args.markdown}")
+    else:
+        print()
+        print(text)
 
 
 if __name__ == "__main__":
