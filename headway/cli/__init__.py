@@ -20,6 +20,7 @@ from headway.cli.governance import (
     reject,
     rollback,
 )
+from headway.cli.predictions import feedback, predictions
 from headway.cli.project import init, run, status
 from headway.cli.quickstart import quickstart
 from headway.cli.runs import compare, runs
@@ -54,6 +55,8 @@ app.command()(rollback)
 app.command()(archive)
 app.command()(audit)
 app.command()(card)
+app.command()(predictions)
+app.command()(feedback)
 app.add_typer(data_app, name="data")
 
 
