@@ -27,6 +27,7 @@ __all__ = [
     "HeadwayError",
     "InvalidRequestError",
     "ModelNotFoundError",
+    "PredictionLogError",
     "ProjectNotFoundError",
     "RegistryError",
     "RequestTooLargeError",
@@ -75,6 +76,11 @@ class ServingError(HeadwayError):
 
 class InvalidRequestError(ServingError):
     """A prediction request is malformed; the server answers 400."""
+
+
+class PredictionLogError(ServingError):
+    """The prediction log cannot be written or read; the server answers 503 rather than
+    give a prediction that is not logged."""
 
 
 class RequestTooLargeError(InvalidRequestError):

@@ -87,7 +87,7 @@ def quickstart(
 
     host = "127.0.0.1"
     app = create_app(serving_settings(project, None))
-    served = app.state.model
+    served = app.state.serving.model
     sample = pd.read_csv(directory / EXAMPLES["churn"].data_file, nrows=3)
     features = sample.drop(columns=[project.config.data.target])
     body = {"dataframe_split": {"columns": list(features.columns), "data": _rows(features)}}

@@ -18,10 +18,18 @@ if TYPE_CHECKING:
 def serving_settings(project: Project, model_uri: str | None) -> ServingSettings:
     from headway.serving import ServingSettings
 
+    cfg = project.config
+    logged = cfg.predictions.enabled
     return ServingSettings(
-        model_uri=model_uri or f"models:/{project.config.model_name}@{CHAMPION}",
+        model_uri=model_uri or f"models:/{cfg.model_name}@{CHAMPION}",
         tracking_uri=project.tracking_uri,
         registry_uri=project.registry_uri,
+        log_url=project.predictions_url if logged else None,
+        log_dir=str(project.predictions_dir) if logged else None,
+        log_fsync=cfg.predictions.fsync,
+        batching=cfg.serving.batching,
+        max_batch_rows=cfg.serving.max_batch_rows,
+        max_wait_ms=cfg.serving.max_wait_ms,
     )
 
 
@@ -34,20 +42,55 @@ def serve(
     model_uri: Annotated[
         str | None, typer.Option(help="models:/NAME@ALIAS or models:/NAME/VERSION.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=256, help="Worker processes (default: serving.workers, one per core)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the champion over HTTP (MLflow /invocations protocol, health, metrics)."""
+    import asyncio
+    import os
+    import tempfile
+
     import uvicorn
 
     from headway.serving import create_app
+    from headway.serving.app import SETTINGS_ENV
+    from headway.serving.metrics import MULTIPROC_ENV
 
     loaded = Project.load(project)
     settings = serving_settings(loaded, model_uri)
+    configured = workers or loaded.config.serving.workers
+    count = (
+        (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        if configured == "auto"
+        else int(configured)
+    )
+    # Loaded here first, in every case: a bad URI or log fails before anything listens.
     app = create_app(settings)
     bind_host = host or loaded.config.serving.host
     bind_port = loaded.config.serving.port if port is None else port
-    served = app.state.model
+    served = app.state.serving.model
     console.print(
         f"Serving [bold]{served.name} v{served.version}[/bold] ({settings.model_uri}) at "
-        f"http://{bind_host}:{bind_port}  — POST /invocations, GET /health/ready, GET /metrics"
+        f"http://{bind_host}:{bind_port} with {count} worker(s) — POST /invocations, "
+        "GET /health/ready, GET /metrics"
     )
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
+    if count == 1:
+        uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
+        return
+    asyncio.run(app.state.serving.close())  # the workers open their own
+    with tempfile.TemporaryDirectory(prefix="headway-metrics-") as metrics_dir:
+        os.environ[MULTIPROC_ENV] = metrics_dir
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        uvicorn.run(
+            "headway.serving.app:app_from_environment",
+            factory=True,
+            workers=count,
+            host=bind_host,
+            port=bind_port,
+            log_level="warning",
+            access_log=False,
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from headway.config._base import Section
@@ -14,3 +16,19 @@ class ServingConfig(Section):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    workers: int | Literal["auto"] = Field(
+        default="auto",
+        description="Worker processes, each with the model loaded; auto = one per CPU core.",
+    )
+    batching: bool = Field(
+        default=True,
+        description="Score concurrent requests for the model in one call (micro-batching).",
+    )
+    max_batch_rows: int = Field(default=256, ge=1, description="Most rows in one micro-batch.")
+    max_wait_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="How long a micro-batch waits for more requests; 0 = it takes whatever "
+        "is waiting when the model is free.",
+    )

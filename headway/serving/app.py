@@ -7,30 +7,36 @@ and ``GET /metrics`` (Prometheus text format).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from headway._version import __version__
 from headway.exceptions import (
     HeadwayError,
     InvalidRequestError,
     ModelNotFoundError,
+    PredictionLogError,
     RequestTooLargeError,
 )
 from headway.registry import ModelRegistry
-from headway.serving.metrics import ServingMetrics
+from headway.serving.metrics import ServingMetrics, exposition
 from headway.serving.model import ServedModel
-from headway.serving.protocol import parse_request
+from headway.serving.protocol import parse
+from headway.serving.state import ServingState
 
-__all__ = ["ServingSettings", "create_app"]
+__all__ = ["SETTINGS_ENV", "ServingSettings", "app_from_environment", "create_app"]
+
+# How ``headway serve --workers N`` hands its settings to the worker processes.
+SETTINGS_ENV = "HEADWAY_SERVE_SETTINGS"
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +45,7 @@ _STATUS: tuple[tuple[type[HeadwayError], int, str], ...] = (
     (RequestTooLargeError, 413, "PAYLOAD_TOO_LARGE"),
     (InvalidRequestError, 400, "BAD_REQUEST"),
     (ModelNotFoundError, 503, "MODEL_NOT_AVAILABLE"),
+    (PredictionLogError, 503, "PREDICTION_LOG_UNAVAILABLE"),
     (HeadwayError, 500, "INTERNAL_ERROR"),
 )
 
@@ -53,6 +60,17 @@ class ServingSettings(BaseModel):
     tracking_uri: str = Field(repr=False)
     registry_uri: str | None = Field(default=None, repr=False)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    # The prediction log: a URL (PostgreSQL, s3://...; left out of the repr), or the
+    # embedded log in ``log_dir``; no log when both are None.
+    log_url: str | None = Field(default=None, repr=False)
+    log_dir: str | None = None
+    log_fsync: str = "batch"
+    batching: bool = Field(default=True, description="Score concurrent requests together.")
+    max_batch_rows: int = Field(default=256, gt=0)
+    max_wait_ms: float = Field(default=0.0, ge=0, le=100)
+    follow_seconds: float = Field(
+        default=1.0, ge=0, description="How often an alias is looked up again; 0: never."
+    )
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -110,24 +128,56 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_app(settings: ServingSettings, *, model: ServedModel | None = None) -> FastAPI:
+def _open_log(settings: ServingSettings) -> Any | None:
+    if settings.log_url is None and settings.log_dir is None:
+        return None
+    from pathlib import Path
+
+    from headway.predictions import open_prediction_log
+
+    root = Path(settings.log_dir) if settings.log_dir is not None else Path(".")
+    return open_prediction_log(settings.log_url, root, fsync=settings.log_fsync)
+
+
+def create_app(
+    settings: ServingSettings, *, model: ServedModel | None = None, log: Any | None = None
+) -> FastAPI:
     """Build the app and load the model now, so that a bad URI fails before serving.
 
     Args:
-        settings: what to serve.
-        model: an already loaded model (tests, or a hot swap by a later controller).
+        settings: what to serve, and where the prediction log is.
+        model: an already loaded model (tests).
+        log: an already opened prediction log (else the one ``settings`` names, if any).
 
     Raises:
         ModelNotFoundError: nothing is registered under ``settings.model_uri``.
+        ConfigError: the prediction log's URL is not one headway can use.
     """
     registry = ModelRegistry(settings.tracking_uri, settings.registry_uri)
     served = model or ServedModel.load(settings.model_uri, registry)
     metrics = ServingMetrics.create()
-    metrics.model_info.labels(served.name or "", served.version or "", served.uri).set(1)
-    app = FastAPI(title="headway prediction server", version=served.version or "")
-    app.state.model = served
+    state = ServingState(
+        settings,
+        registry,
+        metrics,
+        served,
+        log=log if log is not None else _open_log(settings),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        follower = asyncio.get_running_loop().create_task(state.follow())
+        try:
+            yield
+        finally:
+            follower.cancel()
+            await state.close()  # the appends already queued are written first
+
+    app = FastAPI(
+        title="headway prediction server", version=served.version or "", lifespan=lifespan
+    )
+    app.state.serving = state
     app.state.metrics = metrics
-    model_doc = {"name": served.name, "version": served.version, "uri": served.uri}
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
@@ -137,15 +187,16 @@ def create_app(settings: ServingSettings, *, model: ServedModel | None = None) -
             body = await _read_body(request, settings.max_body_bytes)
             if not body:
                 raise InvalidRequestError("the request body is empty")
-            frame = parse_request(body, request.headers.get("content-type"))
-            current: ServedModel = app.state.model
+            parsed = parse(body, request.headers.get("content-type"))
             explain = _explain_param(request.query_params.get("explain"))
-            result = await run_in_threadpool(current.predict, frame, explain=explain)
-            metrics.rows.labels(current.name or "", current.version or "").inc(len(frame))
+            scorer = state.scorer  # this request finishes on it, even if a swap follows
+            result = await scorer.predict(parsed, explain=explain)
+            metrics.rows.labels(scorer.model.name or "", scorer.model.version or "").inc(
+                parsed.n_rows
+            )
             for warning in result.get("warnings", ()):
                 metrics.schema_violations.labels(warning["column"], warning["check"]).inc()
-            result["prediction_ids"] = [uuid.uuid4().hex for _ in range(len(frame))]
-            result["model"] = model_doc
+            result["model"] = scorer.model_doc
             return _json(result)
         except HeadwayError as exc:
             response = _error(exc)
@@ -173,16 +224,25 @@ def create_app(settings: ServingSettings, *, model: ServedModel | None = None) -
     @app.get("/ping")
     @app.get("/health")
     async def ready() -> Response:
-        if getattr(app.state, "model", None) is None:
-            return _json({"status": "not ready"}, 503)
-        return _json({"status": "ready", "model": model_doc})
+        doc: dict[str, Any] = {"status": "ready", "model": state.scorer.model_doc}
+        if state.degraded is not None:
+            doc.update(status="degraded", reason=state.degraded)
+        return _json(doc)
 
     @app.get("/version")
     async def version() -> Response:
-        return _json({"headway": __version__, "model": model_doc})
+        return _json({"headway": __version__, "model": state.scorer.model_doc})
 
     @app.get("/metrics")
     async def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``headway serve --workers N``: the settings come
+    from :data:`SETTINGS_ENV` (JSON, set by the parent process), the model loads here."""
+    import os
+
+    return create_app(ServingSettings.model_validate_json(os.environ[SETTINGS_ENV]))

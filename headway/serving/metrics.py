@@ -1,13 +1,42 @@
-"""Prometheus metrics of one server instance (its own registry: no global state)."""
+"""Prometheus metrics of one server instance (its own registry: no global state).
+
+With several worker processes (``headway serve --workers N``) ``PROMETHEUS_MULTIPROC_DIR``
+is set before the workers start: each worker writes its values to files there, and
+``/metrics`` of any worker reports the sum over all of them (:func:`exposition`).
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["ServingMetrics"]
+__all__ = ["ServingMetrics", "exposition"]
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The text exposition of this server's metrics: of this process alone, or of every
+    worker process when the server runs several."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined)
+        return generate_latest(combined)
+    return generate_latest(registry)
+
+
+# Predicted values: a probability (binary: of the positive class; multiclass: of the
+# predicted class) or a regression output, on a signed logarithmic scale.
+_VALUE_BUCKETS = (
+    *(-(10.0**e) for e in range(6, -3, -1)),
+    *(round(0.05 * i, 2) for i in range(21)),
+    *(10.0**e for e in range(1, 7)),
+)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -19,6 +48,10 @@ class ServingMetrics:
     rows: Counter
     model_info: Gauge
     schema_violations: Counter
+    batch_rows: Histogram
+    predicted: Histogram
+    load_seconds: Gauge
+    load_failures: Counter
 
     @classmethod
     def create(cls) -> ServingMetrics:
@@ -49,11 +82,39 @@ class ServingMetrics:
                 "1 for the model version being served.",
                 ["model", "version", "uri"],
                 registry=registry,
+                multiprocess_mode="livemax",
             ),
             schema_violations=Counter(
                 "headway_schema_violations",
                 "Requests that broke a warn-level rule of the training schema.",
                 ["column", "check"],
+                registry=registry,
+            ),
+            predicted=Histogram(
+                "headway_predicted_value",
+                "Predicted values: the positive class's probability (binary), the predicted "
+                "class's probability (multiclass) or the output (regression).",
+                ["model", "version"],
+                buckets=_VALUE_BUCKETS,
+                registry=registry,
+            ),
+            load_seconds=Gauge(
+                "headway_model_load_seconds",
+                "Seconds it took to load the model version being served.",
+                ["model", "version"],
+                registry=registry,
+                multiprocess_mode="livemax",
+            ),
+            load_failures=Counter(
+                "headway_model_load_failures",
+                "Versions the server was asked to switch to and could not load.",
+                ["model", "version"],
+                registry=registry,
+            ),
+            batch_rows=Histogram(
+                "headway_batch_rows",
+                "Rows scored in one call of the model (micro-batches of concurrent requests).",
+                buckets=_BATCH_BUCKETS,
                 registry=registry,
             ),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from headway.exceptions import DataError, InvalidRequestError, ServingError
 from headway.features.contract import FeatureTypes, feature_types_of
 from headway.registry import ModelRegistry, layout
 from headway.serving.checks import check_request
+from headway.serving.fastpath import compile_scorer
 
 __all__ = ["ServedModel"]
 
@@ -34,6 +36,11 @@ class ServedModel:
     estimator: Any
     types: FeatureTypes
     schema: DataSchema | None = None
+    scorer: Any = field(default=None, repr=False)
+    load_seconds: float = 0.0
+    """How long :meth:`load` took (registry lookups, download, unpickling, compiling)."""
+    """The compiled NumPy scorer (:mod:`headway.serving.fastpath`); ``None``: the
+    estimator scores every request."""
     _explainer: Any = field(default=None, repr=False)
     _explainer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -45,6 +52,7 @@ class ServedModel:
             ModelNotFoundError: nothing is registered under ``uri``.
             ServingError: the model is not a headway model pipeline.
         """
+        started = time.perf_counter()
         name = version = None
         if m := _ALIAS_URI.match(uri):
             name = m["name"]
@@ -62,7 +70,17 @@ class ServedModel:
         schema = None
         if name is not None and version is not None:
             schema = _training_schema(registry, registry.get_version(name, version).run_id)
-        return cls(uri, name, version, estimator, types, schema)
+        scorer = compile_scorer(estimator)
+        return cls(
+            uri,
+            name,
+            version,
+            estimator,
+            types,
+            schema,
+            scorer,
+            load_seconds=time.perf_counter() - started,
+        )
 
     @property
     def is_classifier(self) -> bool:
@@ -95,6 +113,14 @@ class ServedModel:
         if warnings:
             result["warnings"] = warnings
         return result
+
+    def predict_clean(self, columns: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Predictions for typed feature columns that passed the request checks
+        (:meth:`headway.serving.fastcheck.FastChecker.clean`), as :meth:`predict` gives."""
+        if self.scorer is not None:
+            return dict(self.scorer.predict(columns))
+        frame = pd.DataFrame(columns, copy=False)[list(self.types.columns)]
+        return self._predict(frame)
 
     def explainer(self) -> Any:
         """The SHAP explainer of the model, built on first use.
