@@ -38,6 +38,7 @@ from pathlib import Path
 import httpx
 import optuna
 import pandas as pd
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -78,7 +79,8 @@ FLOOR_APP = textwrap.dedent(
             ],
             dtype=float,
         )
-        return Response(orjson.dumps({"predictions": booster.predict(rows).tolist()}))
+        scores = booster.predict(rows, num_threads=1)  # one thread per worker process
+        return Response(orjson.dumps({"predictions": scores.tolist()}))
 
     @app.get("/ping")
     async def ping() -> Response:
@@ -133,7 +135,7 @@ def hey(url: str, body: Path, concurrency: int, seconds: float) -> dict[str, flo
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
     def pct(p: int) -> float:
-        m = re.search(rf"\s{p}%% in ([\d.]+) secs", out)
+        m = re.search(rf"\s{p}% in ([\d.]+) secs", out)
         return float(m.group(1)) * 1e3 if m else float("nan")
 
     codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
@@ -181,6 +183,9 @@ def main() -> None:
     if args.project is None:
         root = workdir / "churn"
         write_example("churn", root, n_rows=20_000)
+        config = yaml.safe_load((root / "headway.yaml").read_text())
+        config["training"]["model_families"] = ["lightgbm"]  # the champion every server serves
+        (root / "headway.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         project = Project.load(root)
         run_pipeline(project)
     else:

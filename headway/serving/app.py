@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,14 +22,13 @@ from headway._version import __version__
 from headway.exceptions import (
     HeadwayError,
     InvalidRequestError,
-    ModelNotFoundError,
-    PredictionLogError,
     RequestTooLargeError,
 )
 from headway.registry import ModelRegistry
+from headway.serving.invocations import STATUS, Invocations, Receive, Scope, Send, error_body
 from headway.serving.metrics import ServingMetrics, exposition
 from headway.serving.model import ServedModel
-from headway.serving.protocol import parse
+from headway.serving.oip import oip_router
 from headway.serving.state import ServingState
 
 __all__ = ["SETTINGS_ENV", "ServingSettings", "app_from_environment", "create_app"]
@@ -40,14 +38,8 @@ SETTINGS_ENV = "HEADWAY_SERVE_SETTINGS"
 
 logger = logging.getLogger(__name__)
 
-# One table from error class to HTTP status (most specific first).
-_STATUS: tuple[tuple[type[HeadwayError], int, str], ...] = (
-    (RequestTooLargeError, 413, "PAYLOAD_TOO_LARGE"),
-    (InvalidRequestError, 400, "BAD_REQUEST"),
-    (ModelNotFoundError, 503, "MODEL_NOT_AVAILABLE"),
-    (PredictionLogError, 503, "PREDICTION_LOG_UNAVAILABLE"),
-    (HeadwayError, 500, "INTERNAL_ERROR"),
-)
+# The error table (shared with the V2 routes).
+_STATUS = STATUS
 
 
 class ServingSettings(BaseModel):
@@ -82,23 +74,8 @@ def _json(content: Any, status: int = 200) -> Response:
 
 
 def _error(exc: HeadwayError) -> Response:
-    for cls, status, code in _STATUS:
-        if isinstance(exc, cls):
-            return _json({"error_code": code, "message": str(exc)}, status)
-    raise AssertionError("unreachable: HeadwayError is in the table")
-
-
-def _explain_param(value: str | None) -> int:
-    """``?explain=true`` (5 columns per row), ``?explain=N`` (N columns), or nothing."""
-    if value is None or value.lower() in ("", "false", "0", "no"):
-        return 0
-    if value.lower() in ("true", "yes"):
-        return 5
-    if value.isdigit() and 0 < int(value) <= 1000:
-        return int(value)
-    raise InvalidRequestError(
-        f"explain={value!r}: use explain=true, or explain=N for the N largest contributions"
-    )
+    status, content = error_body(exc)
+    return Response(content, status_code=status, media_type="application/json")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -139,6 +116,19 @@ def _open_log(settings: ServingSettings) -> Any | None:
     return open_prediction_log(settings.log_url, root, fsync=settings.log_fsync)
 
 
+class _ServingApp(FastAPI):
+    """FastAPI, with ``POST /invocations`` answered before the middleware stack (see
+    :mod:`headway.serving.invocations`)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/invocations":
+            hot = getattr(self.state, "invocations", None)
+            if hot is not None and scope["method"] == "POST":
+                await hot.asgi(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: ServingSettings, *, model: ServedModel | None = None, log: Any | None = None
 ) -> FastAPI:
@@ -173,48 +163,17 @@ def create_app(
             follower.cancel()
             await state.close()  # the appends already queued are written first
 
-    app = FastAPI(
+    app = _ServingApp(
         title="headway prediction server", version=served.version or "", lifespan=lifespan
     )
     app.state.serving = state
     app.state.metrics = metrics
 
-    @app.post("/invocations")
-    async def invocations(request: Request) -> Response:
-        started = time.perf_counter()
-        status = 200
-        try:
-            body = await _read_body(request, settings.max_body_bytes)
-            if not body:
-                raise InvalidRequestError("the request body is empty")
-            parsed = parse(body, request.headers.get("content-type"))
-            explain = _explain_param(request.query_params.get("explain"))
-            scorer = state.scorer  # this request finishes on it, even if a swap follows
-            result = await scorer.predict(parsed, explain=explain)
-            metrics.rows.labels(scorer.model.name or "", scorer.model.version or "").inc(
-                parsed.n_rows
-            )
-            for warning in result.get("warnings", ()):
-                metrics.schema_violations.labels(warning["column"], warning["check"]).inc()
-            result["model"] = scorer.model_doc
-            return _json(result)
-        except HeadwayError as exc:
-            response = _error(exc)
-            status = response.status_code
-            return response
-        except Exception:  # a bug, not the caller's fault: log it, answer JSON, count a 500
-            logger.exception("prediction failed")
-            status = 500
-            return _json(
-                {
-                    "error_code": "INTERNAL_ERROR",
-                    "message": "prediction failed; see the server log",
-                },
-                500,
-            )
-        finally:
-            metrics.requests.labels("/invocations", str(status)).inc()
-            metrics.latency.labels("/invocations").observe(time.perf_counter() - started)
+    hot = Invocations(state, metrics, settings.max_body_bytes)
+    app.state.invocations = hot
+    app.add_api_route("/invocations", hot.route, methods=["POST"])
+
+    app.include_router(oip_router(state))
 
     @app.get("/health/live")
     async def live() -> Response:

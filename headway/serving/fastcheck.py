@@ -72,6 +72,12 @@ class FastChecker:
                     high=spec.max if ranged and spec and spec.max is not None else math.inf,
                 )
             )
+        # Per number column (as a column vector), for checking all of them at once.
+        self._required = np.array([[n.required] for n in self._numbers], dtype=bool)
+        self._whole = np.array([[n.whole] for n in self._numbers], dtype=bool)
+        self._boolean = np.array([[n.boolean] for n in self._numbers], dtype=bool)
+        self._low = np.array([[n.low] for n in self._numbers], dtype=np.float64)
+        self._high = np.array([[n.high] for n in self._numbers], dtype=np.float64)
         self._categories: list[_Category] = []
         for name in types.categorical:
             spec = specs.get(name)
@@ -111,6 +117,9 @@ class FastChecker:
                 else:  # a number or a boolean where a category goes: the full path
                     return None
             out[category.name] = typed
+        if not self._numbers:
+            return out
+        rows: list[Sequence[Any]] = []
         for number in self._numbers:
             values = columns.get(number.name)
             if values is None or len(values) != n_rows:
@@ -119,22 +128,23 @@ class FastChecker:
                 kind = type(value)
                 if kind is not float and kind is not int and value is not None:
                     return None  # text, booleans, lists: the full path decides
-            try:
-                typed = np.array(values, dtype=np.float64)
-            except OverflowError:
-                return None
-            missing = np.isnan(typed)
-            if number.required and missing.any():
-                return None
-            if np.isinf(typed).any():
-                return None
-            if number.whole and (typed[~missing] != np.round(typed[~missing])).any():
-                return None
-            if number.boolean and not np.isin(typed[~missing], (0.0, 1.0)).all():
-                return None
-            if (typed[~missing] < number.low).any() or (typed[~missing] > number.high).any():
-                return None
-            out[number.name] = typed
+            rows.append(values)
+        try:  # every number column at once: one row per column, None -> NaN
+            matrix = np.array(rows, dtype=np.float64)
+        except OverflowError:
+            return None
+        present = ~np.isnan(matrix)
+        if (
+            np.isinf(matrix).any()
+            or (~present & self._required).any()
+            or ((matrix != np.round(matrix)) & present & self._whole).any()
+            or ((matrix != 0.0) & (matrix != 1.0) & present & self._boolean).any()
+            or (matrix < self._low).any()  # NaN compares false: missing is never outside
+            or (matrix > self._high).any()
+        ):
+            return None
+        for number, values in zip(self._numbers, matrix, strict=True):
+            out[number.name] = values
         return out
 
 

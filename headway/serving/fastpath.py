@@ -296,14 +296,16 @@ def _lightgbm(model: Any, classifier: bool) -> tuple[_Model, _Model | None]:
     booster = model.booster_
     n_classes = getattr(model, "n_classes_", 0) if classifier else 0
 
+    # One thread: a request's few rows gain nothing from more, and the OpenMP threads of
+    # several worker processes would otherwise fight over the cores.
     def score(x: np.ndarray) -> np.ndarray:
-        result = np.asarray(booster.predict(x))
+        result = np.asarray(booster.predict(x, num_threads=1))
         if n_classes == 2:
             return np.vstack((1.0 - result, result)).transpose()
         return result
 
     def raw(x: np.ndarray) -> np.ndarray:
-        return np.asarray(booster.predict(x, raw_score=True))
+        return np.asarray(booster.predict(x, raw_score=True, num_threads=1))
 
     return score, (raw if hasattr(model, "decision_function") else None)
 
@@ -339,7 +341,8 @@ def _xgboost(model: Any, xgb: Any, classifier: bool) -> _Model:
         raise _Unsupported(f"XGBoost objective {model.objective!r}")
     if not classifier and callable(model.objective):
         raise _Unsupported("XGBoost with a custom objective")
-    booster = model.get_booster()
+    booster = model.get_booster().copy()
+    booster.set_param({"nthread": 1})  # see _lightgbm: one thread per request
     try:
         iterations = (0, int(model.best_iteration) + 1)
     except AttributeError:
