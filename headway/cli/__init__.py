@@ -20,6 +20,7 @@ from headway.cli.governance import (
     reject,
     rollback,
 )
+from headway.cli.predict import predict
 from headway.cli.predictions import feedback, predictions
 from headway.cli.project import init, run, status
 from headway.cli.quickstart import quickstart
@@ -41,6 +42,7 @@ app.command()(quickstart)
 app.command()(init)
 app.command()(run)
 app.command()(serve)
+app.command()(predict)
 app.command()(status)
 app.command()(validate)
 app.command()(lineage)

@@ -35,7 +35,7 @@ __all__ = [
     "expand_columns",
 ]
 
-ROUTES = frozenset({"champion", "canary", "shadow"})
+ROUTES = frozenset({"champion", "canary", "shadow", "batch"})
 PREDICTION_COLUMNS = (
     "prediction_id",
     "timestamp",
@@ -70,7 +70,8 @@ class PredictionRecord:
         timestamp: when the prediction was made (timezone-aware; kept in UTC).
         model_name: registered model name.
         model_version: registered model version.
-        route: ``champion``, ``canary`` or ``shadow``.
+        route: ``champion``, ``canary`` or ``shadow`` (served), or ``batch``
+            (``headway predict``).
         inputs: the row's input columns (JSON-able values; NaN is kept as null).
         outputs: what the model answered, e.g. ``{"prediction": 1, "probability": 0.83}``.
         latency_ms: time spent answering, in milliseconds.
