@@ -26,6 +26,7 @@ from headway.cli.project import init, run, status
 from headway.cli.quickstart import quickstart
 from headway.cli.runs import compare, runs
 from headway.cli.serve import serve
+from headway.cli.traffic import traffic_app
 from headway.exceptions import HeadwayError
 from headway.settings import load_settings
 
@@ -60,6 +61,7 @@ app.command()(card)
 app.command()(predictions)
 app.command()(feedback)
 app.add_typer(data_app, name="data")
+app.add_typer(traffic_app, name="traffic")
 
 
 def _quiet_libraries(level: str) -> None:

@@ -1,9 +1,10 @@
 """Control plane: the store of headway's own state.
 
-Today it holds the audit log of governance decisions (:class:`AuditLog`); deployments,
-rollouts, monitoring results and feedback will join it. The store is embedded by default
-(SQLite at ``DIR/.headway/control.db``, see :func:`default_url`) and shared by URL for a
-team (PostgreSQL: ``control_plane.url`` or ``HEADWAY_CONTROL_DB_URL``).
+It holds the audit log of governance decisions (:class:`AuditLog`) and the deployment
+record of each served model, its candidate version and how traffic is split with it
+(:class:`DeploymentStore`); monitoring results and feedback will join them. The store is
+embedded by default (SQLite at ``DIR/.headway/control.db``, see :func:`default_url`) and
+shared by URL for a team (PostgreSQL: ``control_plane.url`` or ``HEADWAY_CONTROL_DB_URL``).
 
 Its schema evolves by Alembic migrations shipped inside this package. Opening a database
 upgrades it in place to this headway's schema, in one transaction: an empty database is
@@ -14,7 +15,8 @@ to upgrade headway. :func:`upgrade` does the same without opening a store, and
 
 Modules: ``events`` (the audit vocabulary, no database code), ``engine`` (URLs and
 engines), ``schema`` (the tables, the single source of truth), ``migrate`` (the upgrade on
-open), ``audit`` (the audit log). Names that need SQLAlchemy load on first use.
+open), ``audit`` (the audit log), ``deployments`` (the deployment records). Names that
+need SQLAlchemy load on first use.
 """
 
 from __future__ import annotations
@@ -32,15 +34,19 @@ from headway.controlplane.events import (
 
 if TYPE_CHECKING:
     from headway.controlplane.audit import AuditLog
+    from headway.controlplane.deployments import MODES, Deployment, DeploymentStore
     from headway.controlplane.migrate import current_revision, head_revision, upgrade
     from headway.controlplane.schema import SCHEMA_VERSION
 
 __all__ = [
     "AUDIT_ACTIONS",
     "CONTROL_DB_FILENAME",
+    "MODES",
     "SCHEMA_VERSION",
     "AuditEvent",
     "AuditLog",
+    "Deployment",
+    "DeploymentStore",
     "current_revision",
     "default_actor",
     "default_url",
@@ -53,6 +59,9 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "AuditLog": ".audit",
+        "Deployment": ".deployments",
+        "DeploymentStore": ".deployments",
+        "MODES": ".deployments",
         "SCHEMA_VERSION": ".schema",
         "current_revision": ".migrate",
         "head_revision": ".migrate",

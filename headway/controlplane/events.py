@@ -32,6 +32,7 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "rolled_back",
     "archived",
     "forced",
+    "traffic",
 )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -30,6 +31,7 @@ __all__ = [
     "TABLE_PREFIX",
     "VERSION_TABLE",
     "audit_table",
+    "deployments_table",
     "meta_table",
     "metadata",
 ]
@@ -37,7 +39,7 @@ __all__ = [
 # Version of the control-plane schema this headway writes, stored in ``headway_meta``.
 # headway 0.1.0 refuses a database whose number is higher than its own (1): raise it
 # with every migration that an older headway must not write past.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_VERSION_KEY = "schema_version"
 
 # Every table headway owns starts with this; others in a shared database are left alone.
@@ -67,6 +69,23 @@ audit_table = Table(
     Column("details", JSON(), nullable=False),
     Index("ix_headway_audit_model_at", "model", "at"),
     Index("ix_headway_audit_model_version", "model", "version"),
+)
+
+# The deployment record: per registered model, the candidate version under rollout and how
+# traffic is split between it and the champion (see headway.controlplane.deployments).
+deployments_table = Table(
+    "headway_deployments",
+    metadata,
+    Column("model", String(MAX_NAME), primary_key=True),
+    Column("candidate", String(MAX_VERSION), nullable=True),
+    Column("mode", String(16), nullable=False),
+    Column("weight", Float(), nullable=False),
+    Column("entity_column", String(MAX_NAME), nullable=True),
+    Column("revision", Integer(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("actor", String(MAX_NAME), nullable=False),
+    Column("os_actor", String(MAX_NAME), nullable=False),
+    Column("reason", Text(), nullable=False),
 )
 
 meta_table = Table(

@@ -13,12 +13,15 @@ is changed.
   only with ``force`` and a reason (recorded as ``forced``).
 - :meth:`Governor.rollback` moves ``champion`` back to the version it replaced.
 - :meth:`Governor.archive` retires a version that is not the champion.
+- :meth:`Governor.set_traffic` names a candidate version that shares the champion's traffic
+  (the deployment record): ``shadow`` for any registered version, live traffic (``canary``,
+  ``ab``) only for a blessed one, and under ``manual`` an approved one.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headway.artifacts import Blessing, ModelVersionRef
 from headway.controlplane import AuditLog, default_actor
@@ -29,6 +32,9 @@ from headway.registry.mlflow_registry import (
     ModelRegistry,
     ModelVersionInfo,
 )
+
+if TYPE_CHECKING:
+    from headway.controlplane import Deployment, DeploymentStore
 
 __all__ = ["APPROVAL_STATES", "Governor"]
 
@@ -272,7 +278,127 @@ class Governor:
         self.audit.record("archived", model=self.name, version=version, actor=actor, reason=reason)
         return self.registry.get_version(self.name, version)
 
+    def set_traffic(
+        self,
+        store: DeploymentStore,
+        *,
+        candidate: str | None,
+        mode: str,
+        weight: float,
+        entity_column: str | None = None,
+        actor: str,
+        reason: str,
+    ) -> Deployment:
+        """Set how this model's traffic is split with a candidate version, and record it.
+
+        The champion stays the ``champion`` alias; the candidate is named in the deployment
+        record (see :mod:`headway.controlplane.deployments` for the modes and the shape of
+        a record). The rules:
+
+        - the candidate is a registered version of this model, and not the champion;
+        - ``shadow`` (the candidate's answers are only logged) takes any registered
+          version;
+        - live traffic (``canary``, ``ab``: the candidate answers some requests) goes only
+          to a blessed version that is neither rejected nor archived, and not waiting for an
+          approval: under ``promotion: manual`` it must be approved;
+        - ``single`` clears the candidate.
+
+        Then the record is written (its revision goes up by one) and a ``traffic`` audit
+        event is recorded, on the candidate's version (``None`` under ``single``), with the
+        mode, weight, entity column, the previous mode, candidate and weight, the new
+        revision and the champion's version.
+
+        Args:
+            store: the project's deployment records.
+            candidate: the version, e.g. ``"4"``; ``None`` under ``single``.
+            mode: ``single``, ``shadow``, ``canary`` or ``ab``.
+            weight: the candidate's share of traffic (0 under ``single`` and ``shadow``).
+            entity_column: the column an ``ab`` split hashes.
+            actor: who decides.
+            reason: why (kept in the audit log and the record).
+
+        Returns:
+            The record as stored.
+
+        Raises:
+            ValueError: the settings do not fit the mode (the message names the field).
+            ModelNotFoundError: the candidate is not a registered version of this model.
+            GovernanceError: the candidate is the champion, or it may not receive live
+                traffic (the message says why and what to do).
+            HeadwayError: the control-plane store cannot be written.
+
+        When a check fails nothing is written: neither the record nor the audit log.
+        """
+        from headway.controlplane.deployments import check_deployment
+
+        candidate, mode, weight, entity_column = check_deployment(
+            candidate=candidate, mode=mode, weight=weight, entity_column=entity_column
+        )
+        champion = self.registry.version_by_alias(self.name, CHAMPION)
+        if candidate is not None:
+            info = self.registry.get_version(self.name, candidate)
+            if CHAMPION in info.aliases:
+                raise GovernanceError(
+                    f"{self.name}/{candidate} is the champion: it already answers every "
+                    "request. Name another version as candidate, or set --mode single"
+                )
+            if mode in ("canary", "ab"):
+                self._refuse_live_traffic(info, mode)
+        previous, current = store.update(
+            self.name,
+            candidate=candidate,
+            mode=mode,
+            weight=weight,
+            entity_column=entity_column,
+            actor=actor,
+            reason=reason,
+        )
+        self.audit.record(
+            "traffic",
+            model=self.name,
+            version=candidate,
+            actor=actor,
+            reason=reason,
+            details={
+                "mode": mode,
+                "weight": weight,
+                "entity_column": entity_column,
+                "previous_mode": previous.mode,
+                "previous_candidate": previous.candidate,
+                "previous_weight": previous.weight,
+                "revision": current.revision,
+                "champion": champion.version if champion is not None else None,
+            },
+        )
+        return current
+
     # -- internals --------------------------------------------------------------------
+
+    def _refuse_live_traffic(self, info: ModelVersionInfo, mode: str) -> None:
+        """Raise :class:`GovernanceError` unless ``info`` may answer live requests."""
+        ref = f"{self.name}/{info.version}"
+        shadow = (
+            f"to compare it on live requests without answering them, use --mode shadow "
+            f"(headway traffic set --mode shadow --candidate {ref})"
+        )
+        self._refuse_archived(info)
+        state = approval_of(info)
+        if state == "rejected":
+            raise GovernanceError(
+                f"{ref} was rejected; it cannot receive {mode} traffic. Train a new candidate"
+            )
+        if not info.blessed:
+            raise GovernanceError(
+                f"{ref} is not blessed (see 'headway card {ref}'); {mode} traffic goes only to "
+                f"blessed versions, since its answers reach users. Train a candidate the "
+                f"gates bless, or {shadow}"
+            )
+        if state != "approved" and (state == "pending" or self.promotion == "manual"):
+            raise GovernanceError(
+                f"{ref} is not approved (promotion: {self.promotion}, approval: "
+                f"{state or 'not asked'}); {mode} traffic goes only to approved versions. "
+                f"Approve it ('headway approve {ref} --by NAME --reason TEXT'), or {shadow}"
+            )
 
     def _promote(self, version: str, *, actor: str, reason: str) -> None:
         current = self.registry.version_by_alias(self.name, CHAMPION)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -29,12 +31,16 @@ from headway.controlplane import (
     current_revision,
     default_url,
     head_revision,
+    migrate,
     upgrade,
 )
+from headway.controlplane.deployments import DeploymentStore
+from headway.controlplane.engine import create_engine, write_engine
+from headway.controlplane.migrate import alembic_config
 from headway.controlplane.schema import VERSION_TABLE, metadata
 from headway.exceptions import HeadwayError
 
-HEAD = "0003"
+HEAD = "0004"
 NEWER = "Upgrade headway (pip install -U headway)"
 
 # What headway 0.1.0's metadata.create_all ran, per dialect.
@@ -204,7 +210,7 @@ def _schema_differences(url: str, target: sa.MetaData) -> list[Any]:
 
 def test_head_is_the_newest_revision() -> None:
     assert head_revision() == HEAD
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
 
 
 def test_0_1_0_database_is_upgraded_in_place_keeping_rows(audit_url: str) -> None:
@@ -226,7 +232,7 @@ def test_0_1_0_database_is_upgraded_in_place_keeping_rows(audit_url: str) -> Non
         version = conn.execute(
             sa.text("SELECT value FROM headway_meta WHERE \"key\" = 'schema_version'")
         ).scalar_one()
-        assert version == "3"
+        assert version == "4"
         indexes = _indexes(conn, "headway_audit")
     assert indexes["ix_headway_audit_model_version"] == ["model", "version"]
     assert indexes["ix_headway_audit_model_at"] == ["model", "at"]
@@ -264,6 +270,141 @@ def _open_and_append(url: str, worker: int, barrier: multiprocessing.synchronize
         log.record("registered", model=f"w{worker}", version="1")
 
 
+# --- From revision 0003 (schema version 3) to 0004: the deployment records ----------------
+
+DEPLOYMENTS = "headway_deployments"
+ROW_0003 = {
+    "at": datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+    "action": "promoted",
+    "model": "churn",
+    "version": "2",
+    "actor": "ana",
+    "os_actor": "svc",
+    "reason": "beats v1",
+    "details": {"previous": "1"},
+}
+
+
+def _alembic(url: str, action: str, revision: str) -> None:
+    """Run ``alembic upgrade|downgrade REVISION`` on ``url``, as headway runs its migrations."""
+    engine = create_engine(sa.make_url(url))
+    try:
+        with write_engine(engine).begin() as conn:
+            getattr(command, action)(alembic_config(conn), revision)
+    finally:
+        engine.dispose()
+
+
+def _schema_version(url: str) -> str:
+    with _connect(url) as conn:
+        return str(
+            conn.execute(
+                sa.text("SELECT value FROM headway_meta WHERE \"key\" = 'schema_version'")
+            ).scalar_one()
+        )
+
+
+def _metadata_without(*tables: str) -> sa.MetaData:
+    kept = sa.MetaData()
+    for table in metadata.tables.values():
+        if table.name not in tables:
+            table.to_metadata(kept)
+    return kept
+
+
+def _make_0003_database(url: str) -> None:
+    """A database as a headway of schema version 3 left it, with one audit event."""
+    _alembic(url, "upgrade", "0003")
+    with _connect(url) as conn:
+        conn.execute(
+            sa.table(
+                "headway_audit",
+                *(sa.column(name) for name in ROW_0003 if name != "details"),
+                sa.column("details", sa.JSON()),
+            ).insert(),
+            ROW_0003,
+        )
+
+
+def test_0003_database_is_upgraded_to_0004_keeping_rows(audit_url: str) -> None:
+    _make_0003_database(audit_url)
+    assert current_revision(audit_url) == "0003"
+    assert _schema_version(audit_url) == "3"
+    with _connect(audit_url) as conn:
+        assert DEPLOYMENTS not in sa.inspect(conn).get_table_names()
+
+    with DeploymentStore(audit_url) as store:
+        assert store.get("churn").revision == 0
+        written = store.set(
+            "churn", candidate="3", mode="canary", weight=0.25, actor="bo", reason="first look"
+        )
+
+    assert current_revision(audit_url) == HEAD
+    assert _schema_version(audit_url) == "4"
+    assert _schema_differences(audit_url, metadata) == []
+    with AuditLog(audit_url) as log:
+        assert log.events() == [AuditEvent(id=1, **ROW_0003)]
+    with DeploymentStore(audit_url) as store:
+        assert store.get("churn") == written
+    assert (written.candidate, written.mode, written.weight, written.revision) == (
+        "3",
+        "canary",
+        0.25,
+        1,
+    )
+
+
+def test_0004_downgrade_drops_the_deployments_and_upgrades_again(audit_url: str) -> None:
+    with DeploymentStore(audit_url) as store:
+        store.set("churn", candidate="2", mode="shadow", weight=0.0, actor="bo")
+    with AuditLog(audit_url) as log:
+        kept = log.record("registered", model="churn", version="2", actor="bo")
+
+    _alembic(audit_url, "downgrade", "0003")
+
+    assert current_revision(audit_url) == "0003"
+    assert _schema_version(audit_url) == "3"
+    with _connect(audit_url) as conn:
+        assert DEPLOYMENTS not in sa.inspect(conn).get_table_names()
+    assert _schema_differences(audit_url, _metadata_without(DEPLOYMENTS)) == []
+
+    with AuditLog(audit_url) as log:  # opening upgrades it again, to an empty record
+        assert log.events() == [kept]
+    assert current_revision(audit_url) == HEAD
+    assert _schema_version(audit_url) == "4"
+    with DeploymentStore(audit_url) as store:
+        assert store.get("churn").revision == 0
+
+
+def test_headway_of_schema_version_3_refuses_the_upgraded_database(
+    audit_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with DeploymentStore(audit_url) as store:
+        store.set("churn", candidate="2", mode="canary", weight=0.1, actor="bo")
+    before = _snapshot(audit_url)
+    # A headway of schema version 3: the same code, shipping migrations 0001..0003 only.
+    older = tmp_path / "migrations-0003"
+    shutil.copytree(
+        migrate._MIGRATIONS_DIR,
+        older,
+        ignore=shutil.ignore_patterns("0004_*", "__pycache__"),
+    )
+    assert sorted(p.name for p in (older / "versions").glob("*.py"))[-1].startswith("0003_")
+    monkeypatch.setattr(migrate, "_MIGRATIONS_DIR", older)
+    monkeypatch.setattr(migrate, "SCHEMA_VERSION", 3)
+    assert head_revision() == "0003"
+
+    for opening in (AuditLog, DeploymentStore, upgrade):
+        with pytest.raises(HeadwayError, match="written by a newer headway") as info:
+            opening(audit_url)
+        message = str(info.value)
+        assert "migration revision 0004" in message
+        assert "knows version 3 (migration revision 0003)" in message
+        assert NEWER in message
+
+    assert _snapshot(audit_url) == before
+
+
 # --- A fresh database --------------------------------------------------------------------
 
 
@@ -292,7 +433,7 @@ def test_opening_twice_changes_nothing_the_second_time(
     with AuditLog(audit_url) as log:
         log.record("registered", model="m", version="1")
     first = [r.getMessage() for r in caplog.records if "Running upgrade" in r.getMessage()]
-    assert len(first) == 3  # -> 0001, 0001 -> 0002, 0002 -> 0003
+    assert len(first) == 4  # -> 0001, 0001 -> 0002, 0002 -> 0003, 0003 -> 0004
     before = _snapshot(audit_url)
     caplog.clear()
 
@@ -355,24 +496,26 @@ def test_unknown_revision_is_refused_unchanged(audit_url: str) -> None:
 def test_newer_schema_version_is_refused_unchanged(audit_url: str) -> None:
     with AuditLog(audit_url) as log:
         log.record("registered", model="m", version="1")
-    _set(audit_url, "UPDATE headway_meta SET value = '4' WHERE \"key\" = 'schema_version'")
+    newer = str(SCHEMA_VERSION + 1)
+    _set(audit_url, "UPDATE headway_meta SET value = :v WHERE \"key\" = 'schema_version'", v=newer)
     before = _snapshot(audit_url)
 
     with pytest.raises(HeadwayError, match="written by a newer headway") as info:
         upgrade(audit_url)
 
     message = str(info.value)
-    assert "schema version 4" in message
+    assert f"schema version {newer}" in message
     assert f"knows version {SCHEMA_VERSION}" in message
     assert NEWER in message
     assert _snapshot(audit_url) == before
 
 
 def test_newer_schema_version_without_revision_is_refused_unchanged(audit_url: str) -> None:
-    _make_0_1_0_database(audit_url, schema_version="4")
+    newer = SCHEMA_VERSION + 1
+    _make_0_1_0_database(audit_url, schema_version=str(newer))
     before = _snapshot(audit_url)
 
-    with pytest.raises(HeadwayError, match="schema version 4, written by a newer headway"):
+    with pytest.raises(HeadwayError, match=f"schema version {newer}, written by a newer headway"):
         AuditLog(audit_url)
 
     assert _snapshot(audit_url) == before
