@@ -7,6 +7,7 @@ masked anyway (:mod:`headway.redact`).
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "load_settings"]
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
         predictions_url: where the prediction log lives, overriding the project's
             ``predictions.url`` (``HEADWAY_PREDICTIONS_URL``), e.g.
             ``postgresql+psycopg://headway:secret@db.internal/headway`` or ``s3://bucket/log``.
+        api_tokens: bearer tokens of the prediction server with their roles
+            (``HEADWAY_API_TOKENS``), ``TOKEN:ROLE`` pairs separated by commas, the role
+            ``predict`` or ``admin``; merged with ``serving.token_file``. Unset (and no token
+            file): the server asks for no token.
         log_level: log level of the ``headway`` command (``HEADWAY_LOG_LEVEL``); library use
             leaves logging to the caller.
     """
@@ -40,6 +45,7 @@ class Settings(BaseSettings):
     control_db_url: str | None = None
     optuna_storage: str | None = None
     predictions_url: str | None = None
+    api_tokens: str | None = Field(default=None, repr=False)
     log_level: str = "WARNING"
 
 

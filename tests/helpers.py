@@ -62,9 +62,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(project_root: Path, *args: str) -> Iterator[str]:
+def serving(project_root: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """``headway serve --project project_root`` as a real process on a free 127.0.0.1 port,
-    ready when the block starts; yields its base URL."""
+    ready when the block starts; yields its base URL. ``env``: variables added to the
+    process's environment."""
     port = free_port()
     exe = shutil.which("headway", path=str(Path(sys.executable).parent)) or shutil.which("headway")
     assert exe, "the headway console script is not installed (pip install -e .)"
@@ -73,6 +74,7 @@ def serving(project_root: Path, *args: str) -> Iterator[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -30,7 +30,26 @@ def serving_settings(project: Project, model_uri: str | None) -> ServingSettings
         batching=cfg.serving.batching,
         max_batch_rows=cfg.serving.max_batch_rows,
         max_wait_ms=cfg.serving.max_wait_ms,
+        control_db_url=project.control_db_url,
+        timeout_ms=cfg.serving.timeout_ms,
+        api_tokens=_api_tokens(project),
+        protect_metrics=cfg.serving.protect_metrics,
+        promotion=cfg.governance.promotion,
     )
+
+
+def _api_tokens(project: Project) -> dict[str, str] | None:
+    """``HEADWAY_API_TOKENS`` and ``serving.token_file`` (relative to the project), merged;
+    ``None``: neither gives a token (the server asks for none)."""
+    from headway.serving.auth import merge_tokens, parse_api_tokens, read_token_file
+
+    text = project.settings.api_tokens
+    from_env = parse_api_tokens(text) if text else None
+    token_file = project.config.serving.token_file
+    from_file = (
+        read_token_file(project.root / Path(token_file).expanduser()) if token_file else None
+    )
+    return merge_tokens(from_env, from_file)
 
 
 def serve(

@@ -27,6 +27,7 @@ from headway.predictions.base import (
     PredictionLog,
     PredictionRecord,
     expand_columns,
+    new_ids,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "S3PredictionLog",
     "SqlPredictionLog",
     "expand_columns",
+    "new_ids",
     "open_prediction_log",
 ]
 

@@ -12,6 +12,7 @@ and every time column of a returned frame is ``datetime64[us, UTC]``.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ __all__ = [
     "PredictionLog",
     "PredictionRecord",
     "expand_columns",
+    "new_ids",
 ]
 
 ROUTES = frozenset({"champion", "canary", "shadow", "batch"})
@@ -48,6 +50,13 @@ PREDICTION_COLUMNS = (
 )
 FEEDBACK_COLUMNS = ("prediction_id", "label", "observed_at", "received_at")
 JOINED_COLUMNS = (*PREDICTION_COLUMNS, "label", "observed_at")
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` random prediction ids (128 bits each, written as 32 hex digits) from one read
+    of the operating system's random source."""
+    digits = os.urandom(16 * n).hex()
+    return [digits[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 def as_utc(value: datetime, what: str) -> datetime:

@@ -1,8 +1,12 @@
 """The prediction server: ``create_app(settings)`` builds a FastAPI app around one model.
 
 Endpoints: ``POST /invocations`` (MLflow scoring protocol), ``GET /health/live``,
-``GET /health/ready`` (also ``/ping`` and ``/health``, as MLflow's server), ``GET /version``
-and ``GET /metrics`` (Prometheus text format).
+``GET /health/ready`` (also ``/ping`` and ``/health``, as MLflow's server), ``GET /version``,
+``GET /metrics`` (Prometheus text format), ``POST /feedback`` (labels, see
+:mod:`headway.serving.feedback`), the Open Inference Protocol's ``/v2/...``
+(:mod:`headway.serving.oip`) and ``/admin/reload`` and ``/admin/traffic``
+(:mod:`headway.serving.admin`); bearer tokens, when configured, guard them
+(:mod:`headway.serving.auth`).
 """
 
 from __future__ import annotations
@@ -11,21 +15,27 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
-import orjson
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 
 from headway._version import __version__
-from headway.exceptions import (
-    HeadwayError,
-    InvalidRequestError,
-    RequestTooLargeError,
-)
 from headway.registry import ModelRegistry
-from headway.serving.invocations import STATUS, Invocations, Receive, Scope, Send, error_body
+from headway.serving.admin import ModelDoc, admin_router
+from headway.serving.auth import (
+    AUTH_RESPONSES,
+    AuthError,
+    Guard,
+    auth_error_response,
+    document_security,
+    require,
+    require_for_post,
+)
+from headway.serving.feedback import feedback_router
+from headway.serving.http import json_response
+from headway.serving.invocations import Invocations, Receive, Scope, Send
 from headway.serving.metrics import ServingMetrics, exposition
 from headway.serving.model import ServedModel
 from headway.serving.oip import oip_router
@@ -37,9 +47,6 @@ __all__ = ["SETTINGS_ENV", "ServingSettings", "app_from_environment", "create_ap
 SETTINGS_ENV = "HEADWAY_SERVE_SETTINGS"
 
 logger = logging.getLogger(__name__)
-
-# The error table (shared with the V2 routes).
-_STATUS = STATUS
 
 
 class ServingSettings(BaseModel):
@@ -60,49 +67,21 @@ class ServingSettings(BaseModel):
     batching: bool = Field(default=True, description="Score concurrent requests together.")
     max_batch_rows: int = Field(default=256, gt=0)
     max_wait_ms: float = Field(default=0.0, ge=0, le=100)
+    # The control-plane store with the deployment record (left out of the repr); None:
+    # no traffic splitting.
+    control_db_url: str | None = Field(default=None, repr=False)
+    timeout_ms: float | None = Field(
+        default=None, gt=0, description="Answer from the fallback after this long; None: wait."
+    )
     follow_seconds: float = Field(
         default=1.0, ge=0, description="How often an alias is looked up again; 0: never."
     )
-
-
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(
-        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
-        status_code=status,
-        media_type="application/json",
-    )
-
-
-def _error(exc: HeadwayError) -> Response:
-    status, content = error_body(exc)
-    return Response(content, status_code=status, media_type="application/json")
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused as soon as it is known to exceed ``limit`` bytes: from
-    ``Content-Length`` before reading, else while streaming (a chunked body).
-
-    Raises:
-        RequestTooLargeError: the body is over the limit; the rest of it is never read.
-        InvalidRequestError: ``Content-Length`` is not a number.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise InvalidRequestError("the Content-Length header is not a number of bytes")
-        if int(declared) > limit:
-            raise RequestTooLargeError(
-                f"request body of {int(declared)} bytes exceeds the limit of {limit}; "
-                "send smaller batches"
-            )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise RequestTooLargeError(
-                f"request body exceeds the limit of {limit} bytes; send smaller batches"
-            )
-    return bytes(body)
+    # Bearer token -> role (predict or admin); None: no authentication. Never in the repr.
+    api_tokens: dict[str, str] | None = Field(default=None, repr=False)
+    protect_metrics: bool = Field(default=False, description="GET /metrics needs a token.")
+    # The project's promotion policy: which versions POST /admin/traffic may send live
+    # traffic to (as headway traffic set).
+    promotion: Literal["auto", "manual"] = "auto"
 
 
 def _open_log(settings: ServingSettings) -> Any | None:
@@ -114,6 +93,104 @@ def _open_log(settings: ServingSettings) -> Any | None:
 
     root = Path(settings.log_dir) if settings.log_dir is not None else Path(".")
     return open_prediction_log(settings.log_url, root, fsync=settings.log_fsync)
+
+
+# -- documented bodies (the OpenAPI description; the direct door answers without them) ---
+
+
+class InvocationsResponse(BaseModel):
+    """Predictions, one per row, in the order of the request's rows."""
+
+    predictions: list[Any] = Field(description="a label (classification) or value per row")
+    probabilities: list[float | dict[str, float]] | None = Field(
+        default=None,
+        description="binary: the positive class's probability per row; multiclass: class -> "
+        "probability per row; absent for regression",
+    )
+    prediction_ids: list[str] = Field(description="one id per row, for POST /feedback")
+    model: ModelDoc
+    warnings: list[dict[str, Any]] | None = Field(
+        default=None, description="warn-level schema rules broken: column, check, rows"
+    )
+    explanations: list[Any] | None = Field(
+        default=None, description="with ?explain: the largest SHAP contributions per row"
+    )
+
+
+class ErrorResponse(BaseModel):
+    error_code: str = Field(description="BAD_REQUEST, PAYLOAD_TOO_LARGE, MODEL_NOT_AVAILABLE, ...")
+    message: str
+
+
+class LiveResponse(BaseModel):
+    status: str
+
+
+class ReadyResponse(BaseModel):
+    status: str = Field(description="ready, or degraded (with the reason)")
+    model: ModelDoc
+    reason: str | None = None
+
+
+class VersionResponse(BaseModel):
+    headway: str
+    model: ModelDoc
+
+
+_ROWS = {"type": "array", "items": {"type": "object"}}
+_FORMS: dict[str, Any] = {
+    "dataframe_split": {
+        "type": "object",
+        "required": ["columns", "data"],
+        "properties": {
+            "columns": {"type": "array", "items": {"type": "string"}},
+            "data": {"type": "array", "items": {"type": "array"}},
+        },
+    },
+    "dataframe_records": _ROWS,
+    "instances": _ROWS,
+    "inputs": {
+        "oneOf": [{"type": "object", "additionalProperties": {"type": "array"}}, _ROWS],
+    },
+}
+_INVOCATIONS_BODY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "explain",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "true (5 columns per row) or N: the largest SHAP contributions",
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "description": "exactly one of the four JSON forms, or CSV with a header row",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "title": key,
+                            "required": [key],
+                            "properties": {key: form},
+                            "additionalProperties": False,
+                        }
+                        for key, form in _FORMS.items()
+                    ]
+                }
+            },
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    },
+}
+_INVOCATIONS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "malformed body, or a schema rule broken"},
+    413: {"model": ErrorResponse, "description": "body over the size limit"},
+    503: {"model": ErrorResponse, "description": "no model, or the prediction log failed"},
+    **AUTH_RESPONSES,
+}
 
 
 class _ServingApp(FastAPI):
@@ -169,32 +246,62 @@ def create_app(
     app.state.serving = state
     app.state.metrics = metrics
 
-    hot = Invocations(state, metrics, settings.max_body_bytes)
+    guard = Guard(settings.api_tokens, protect_metrics=settings.protect_metrics)
+    app.state.guard = guard
+    app.add_exception_handler(AuthError, auth_error_response)
+    hot = Invocations(state, metrics, settings.max_body_bytes, authorize=guard.checker("predict"))
     app.state.invocations = hot
-    app.add_api_route("/invocations", hot.route, methods=["POST"])
+    app.add_api_route(
+        "/invocations",
+        hot.route,
+        methods=["POST"],
+        response_model=InvocationsResponse,
+        responses=_INVOCATIONS_RESPONSES,
+        openapi_extra=_INVOCATIONS_BODY,
+        summary="Predictions (MLflow scoring protocol)",
+    )
 
-    app.include_router(oip_router(state))
+    app.include_router(
+        oip_router(state), dependencies=[Depends(require_for_post("predict", v2=True))]
+    )
+    app.include_router(feedback_router(state))
+    app.include_router(admin_router(state))
 
-    @app.get("/health/live")
+    @app.get("/health/live", response_model=LiveResponse)
     async def live() -> Response:
-        return _json({"status": "alive"})
+        return json_response({"status": "alive"})
 
-    @app.get("/health/ready")
-    @app.get("/ping")
-    @app.get("/health")
+    @app.get("/health/ready", response_model=ReadyResponse)
+    @app.get("/ping", response_model=ReadyResponse)
+    @app.get("/health", response_model=ReadyResponse)
     async def ready() -> Response:
         doc: dict[str, Any] = {"status": "ready", "model": state.scorer.model_doc}
         if state.degraded is not None:
             doc.update(status="degraded", reason=state.degraded)
-        return _json(doc)
+        return json_response(doc)
 
-    @app.get("/version")
+    @app.get("/version", response_model=VersionResponse)
     async def version() -> Response:
-        return _json({"headway": __version__, "model": state.scorer.model_doc})
+        return json_response({"headway": __version__, "model": state.scorer.model_doc})
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        dependencies=[Depends(require("predict"))] if guard.protect_metrics else [],
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        response_class=Response,
+    )
     async def prometheus() -> Response:
+        """Prometheus text format."""
         return Response(exposition(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    openapi = app.openapi
+
+    def secured_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_security(openapi(), guard)
+        return app.openapi_schema
+
+    app.openapi = secured_openapi  # type: ignore[method-assign]
 
     return app
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from headway.exceptions import DataError, InvalidRequestError
+from headway.predictions.base import new_ids
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -396,31 +397,18 @@ def _output_table(
 
 def _records(scored: _Scored, ids: list[str], model: ServedModel, latency_ms: float) -> list[Any]:
     """The chunk's rows as the server logs them (see :mod:`headway.serving.scoring`)."""
-    from headway.predictions import PredictionRecord
+    from headway.serving.scoring import prediction_records
 
-    now = datetime.now(UTC)
-    predictions = scored.result["predictions"]
-    probabilities = scored.result.get("probabilities")
     names = list(model.types.columns)
-    columns = [scored.columns[c] for c in names]
-    records = []
-    for i, prediction_id in enumerate(ids):
-        outputs: dict[str, Any] = {"prediction": _plain(predictions[i])}
-        if probabilities is not None:
-            outputs["probability"] = probabilities[i]
-        records.append(
-            PredictionRecord(
-                prediction_id=prediction_id,
-                timestamp=now,
-                model_name=model.name or "",
-                model_version=model.version or "",
-                route=ROUTE,
-                inputs={c: _plain(values[i]) for c, values in zip(names, columns, strict=True)},
-                outputs=outputs,
-                latency_ms=latency_ms,
-            )
-        )
-    return records
+    return prediction_records(
+        ids,
+        scored.columns,
+        names,
+        scored.result,
+        model=(model.name or "", model.version or ""),
+        route=ROUTE,
+        latency_ms=latency_ms,
+    )
 
 
 class _Warnings:
@@ -584,7 +572,7 @@ def _local_chunks(
         for table in tables:
             chunk_started = time.perf_counter()
             scored = _score_chunk(model, checker, table, path, offset)
-            ids = [uuid.uuid4().hex for _ in range(table.num_rows)]
+            ids = new_ids(table.num_rows)
             latency = (time.perf_counter() - chunk_started) * 1000.0 / max(table.num_rows, 1)
             id_values = table.column(id_column) if id_column in table.column_names else None
             out = _output_table(scored, ids, model, id_values, id_column)
@@ -624,7 +612,7 @@ class _RayScorer:
         started = time.perf_counter()
         path = Path(str(table.column("__headway_file")[0])) if table.num_rows else Path("?")
         scored = _score_chunk(self.model, self.checker, table, path, 0)
-        ids = [uuid.uuid4().hex for _ in range(table.num_rows)]
+        ids = new_ids(table.num_rows)
         id_values = (
             table.column(self.id_column)
             if self.id_column is not None and self.id_column in table.column_names

@@ -27,6 +27,7 @@ from headway.exceptions import (
     PredictionLogError,
     RequestTooLargeError,
 )
+from headway.serving.http import check_declared_length, read_body, too_large
 from headway.serving.metrics import ServingMetrics
 from headway.serving.protocol import parse
 
@@ -70,28 +71,21 @@ def explain_param(value: str | None) -> int:
     )
 
 
-def _declared_length(value: str | None, limit: int) -> None:
-    if value is None:
-        return
-    if not value.strip().isdigit():
-        raise InvalidRequestError("the Content-Length header is not a number of bytes")
-    if int(value) > limit:
-        raise RequestTooLargeError(
-            f"request body of {int(value)} bytes exceeds the limit of {limit}; send smaller batches"
-        )
-
-
-def _too_large(limit: int) -> RequestTooLargeError:
-    return RequestTooLargeError(
-        f"request body exceeds the limit of {limit} bytes; send smaller batches"
-    )
-
-
 class Invocations:
     """The scoring endpoint of one server process (``state``: its ServingState)."""
 
-    def __init__(self, state: Any, metrics: ServingMetrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        state: Any,
+        metrics: ServingMetrics,
+        max_body_bytes: int,
+        *,
+        authorize: Callable[[bytes | str | None], Any] | None = None,
+    ) -> None:
         self.state = state
+        # ``authorize(header)``: None when the Authorization header may score, else the
+        # refusal (``status``, ``body``, ``headers``); None: no tokens, nothing to check.
+        self.authorize = authorize
         self.metrics = metrics
         self.limit = max_body_bytes
         self._requests: dict[int, Any] = {}
@@ -114,13 +108,13 @@ class Invocations:
             if not body:
                 raise InvalidRequestError("the request body is empty")
             parsed = parse(body, content_type)
-            scorer = self.state.scorer  # this request finishes on it, even if a swap follows
-            result = await scorer.predict(parsed, explain=explain_param(explain))
-            model = scorer.model
-            self.metrics.rows.labels(model.name or "", model.version or "").inc(parsed.n_rows)
+            # Routed as the deployment record says; each part finishes on the scorer it
+            # started on, even if a swap follows.
+            result = await self.state.predict(parsed, explain=explain_param(explain))
+            model = result["model"]
+            self.metrics.rows.labels(model["name"] or "", model["version"] or "").inc(parsed.n_rows)
             for warning in result.get("warnings", ()):
                 self.metrics.schema_violations.labels(warning["column"], warning["check"]).inc()
-            result["model"] = scorer.model_doc
             return 200, orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
         except HeadwayError as exc:
             return error_body(exc)
@@ -134,18 +128,19 @@ class Invocations:
 
     async def route(self, request: Request) -> Response:
         started = time.perf_counter()
+        if self.authorize is not None:
+            refused = self.authorize(request.headers.get("authorization"))
+            if refused is not None:
+                self._count(refused.status, started)
+                headers = {k.decode(): v.decode() for k, v in refused.headers}
+                return Response(refused.body, status_code=refused.status, headers=headers)
         try:
-            _declared_length(request.headers.get("content-length"), self.limit)
-            body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > self.limit:
-                    raise _too_large(self.limit)
+            body = await read_body(request, self.limit)
         except HeadwayError as exc:
             status, content = error_body(exc)
         else:
             status, content = await self.answer(
-                bytes(body),
+                body,
                 request.headers.get("content-type"),
                 request.query_params.get("explain"),
             )
@@ -156,14 +151,32 @@ class Invocations:
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        content_type = length = None
+        content_type = length = authorization = None
         for key, value in scope["headers"]:
             if key == b"content-type":
                 content_type = value.decode("latin-1")
             elif key == b"content-length":
                 length = value.decode("latin-1")
+            elif key == b"authorization":
+                authorization = value
+        if self.authorize is not None:
+            refused = self.authorize(authorization)
+            if refused is not None:
+                self._count(refused.status, started)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": refused.status,
+                        "headers": [
+                            *refused.headers,
+                            (b"content-length", str(len(refused.body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": refused.body})
+                return
         try:
-            _declared_length(length, self.limit)
+            check_declared_length(length, self.limit)
             body = b""
             more = True
             while more:
@@ -173,7 +186,7 @@ class Invocations:
                 body += message.get("body", b"")
                 more = message.get("more_body", False)
                 if len(body) > self.limit:
-                    raise _too_large(self.limit)
+                    raise too_large(self.limit)
         except HeadwayError as exc:
             status, content = error_body(exc)
         else:

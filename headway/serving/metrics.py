@@ -7,12 +7,16 @@ is set before the workers start: each worker writes its values to files there, a
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["ServingMetrics", "exposition"]
+__all__ = ["ServingMetrics", "exposition", "observe_many"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -27,6 +31,34 @@ def exposition(registry: CollectorRegistry) -> bytes:
         multiprocess.MultiProcessCollector(combined)
         return generate_latest(combined)
     return generate_latest(registry)
+
+
+def observe_many(child: Any, values: Sequence[Any]) -> None:
+    """Observe every finite number of ``values`` in the histogram ``child`` (one labelled
+    child of a :class:`~prometheus_client.Histogram`) in one pass.
+
+    ``Histogram.observe`` walks the buckets for every value; a batch of a hundred rows would
+    spend more time there than in the model. Here the buckets are found with one
+    ``searchsorted`` and each touched bucket is incremented once, by its count: the
+    exposition is the same as observing the values one by one. Values that are not finite
+    numbers (a class label, NaN) are not observed.
+    """
+    numbers = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    if not numbers:
+        return
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(numbers) < 4:
+        for value in numbers:  # a few values, or a client library laid out differently
+            child.observe(value)
+        return
+    array = np.asarray(numbers, dtype=float)
+    # The first bucket whose upper bound is >= the value (the last bound is +Inf).
+    counts = np.bincount(np.searchsorted(bounds, array, side="left"), minlength=len(bounds))
+    for index in np.flatnonzero(counts):
+        buckets[index].inc(int(counts[index]))
+    total.inc(float(array.sum()))
 
 
 # Predicted values: a probability (binary: of the positive class; multiclass: of the
@@ -52,6 +84,10 @@ class ServingMetrics:
     predicted: Histogram
     load_seconds: Gauge
     load_failures: Counter
+    routed: Counter
+    traffic_weight: Gauge
+    shadow_errors: Counter
+    fallbacks: Counter
 
     @classmethod
     def create(cls) -> ServingMetrics:
@@ -109,6 +145,32 @@ class ServingMetrics:
                 "headway_model_load_failures",
                 "Versions the server was asked to switch to and could not load.",
                 ["model", "version"],
+                registry=registry,
+            ),
+            routed=Counter(
+                "headway_routed_requests",
+                "Requests answered (or shadowed) by each version, by route.",
+                ["model", "version", "route"],
+                registry=registry,
+            ),
+            traffic_weight=Gauge(
+                "headway_traffic_weight",
+                "Share of live traffic sent to the candidate (canary and A/B modes).",
+                ["model"],
+                registry=registry,
+                multiprocess_mode="livemax",
+            ),
+            shadow_errors=Counter(
+                "headway_shadow_errors",
+                "Requests the shadow candidate failed to score (the champion answered).",
+                ["version"],
+                registry=registry,
+            ),
+            fallbacks=Counter(
+                "headway_fallbacks",
+                "Requests answered by the fallback version because the model failed "
+                "(reason raised) or was too slow (reason took).",
+                ["version", "reason"],
                 registry=registry,
             ),
             batch_rows=Histogram(

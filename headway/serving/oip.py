@@ -43,6 +43,7 @@ from headway.exceptions import (
     PredictionLogError,
     RequestTooLargeError,
 )
+from headway.serving.http import inline_schema, json_response, read_body
 from headway.serving.model import ServedModel
 from headway.serving.protocol import ParsedRequest
 
@@ -165,24 +166,6 @@ class InferenceResponse(BaseModel):
     outputs: list[ResponseOutput]
 
 
-def _inline(schema: dict[str, Any]) -> dict[str, Any]:
-    """A JSON schema with its ``$defs`` written in place (OpenAPI resolves a ``$ref`` from
-    the document's root, not from the inline schema)."""
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return resolve(defs[ref.removeprefix("#/$defs/")])
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    return dict(resolve(schema))
-
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "a malformed request, naming the field"},
     404: {"model": ErrorResponse, "description": "no such model or version"},
@@ -190,7 +173,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _INFER_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": _inline(InferenceRequest.model_json_schema())}},
+        "content": {
+            "application/json": {"schema": inline_schema(InferenceRequest.model_json_schema())}
+        },
     }
 }
 
@@ -611,36 +596,6 @@ _STATUS: tuple[tuple[type[HeadwayError], int], ...] = (
 )
 
 
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(
-        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
-        status_code=status,
-        media_type="application/json",
-    )
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused as soon as it is known to exceed ``limit`` bytes: from
-    ``Content-Length`` before reading, else while streaming (a chunked body)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise InvalidRequestError("the Content-Length header is not a number of bytes")
-        if int(declared) > limit:
-            raise RequestTooLargeError(
-                f"request body of {int(declared)} bytes exceeds the limit of {limit}; "
-                "send smaller batches"
-            )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise RequestTooLargeError(
-                f"request body exceeds the limit of {limit} bytes; send smaller batches"
-            )
-    return bytes(body)
-
-
 # -- the router ----------------------------------------------------------------------------
 
 
@@ -649,7 +604,7 @@ def oip_router(state: Any) -> APIRouter:
     router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"])
 
     def error(message: str, status: int) -> Response:
-        return _json({"error": message}, status)
+        return json_response({"error": message}, status)
 
     def headway_error(exc: HeadwayError) -> Response:
         status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
@@ -672,23 +627,25 @@ def oip_router(state: Any) -> APIRouter:
 
     @router.get("/health/live", response_model=LiveResponse)
     async def live() -> Response:
-        return _json({"live": True})
+        return json_response({"live": True})
 
     @router.get("/health/ready", response_model=ReadyResponse)
     async def ready() -> Response:
-        return _json({"ready": True})
+        return json_response({"ready": True})
 
     @router.get("", response_model=ServerMetadataResponse)
     async def server_metadata() -> Response:
-        return _json({"name": "headway", "version": __version__, "extensions": []})
+        return json_response({"name": "headway", "version": __version__, "extensions": []})
 
     async def model_metadata(name: str, version: str | None) -> Response:
         model = served(name, version)
-        return model if isinstance(model, Response) else _json(metadata(model))
+        return model if isinstance(model, Response) else json_response(metadata(model))
 
     async def model_ready(name: str, version: str | None) -> Response:
         model = served(name, version)
-        return model if isinstance(model, Response) else _json({"name": name, "ready": True})
+        if isinstance(model, Response):
+            return model
+        return json_response({"name": name, "ready": True})
 
     @router.get("/models/{name}", response_model=ModelMetadataResponse, responses=_ERRORS)
     async def get_model_metadata(name: str) -> Response:
@@ -743,7 +700,7 @@ def oip_router(state: Any) -> APIRouter:
                 status = model.status_code
                 return model
             limit = state.settings.max_body_bytes
-            body = await _read_body(request, limit)
+            body = await read_body(request, limit)
             body = _decode(body, request.headers.get("content-encoding"), limit)
             header = request.headers.get("inference-header-content-length")
             if header is not None and header.strip() != str(len(body)):
@@ -763,7 +720,7 @@ def oip_router(state: Any) -> APIRouter:
             if result.get("warnings"):
                 parameters["warnings"] = result["warnings"]
             request_id = doc.get("id")
-            return _json(
+            return json_response(
                 {
                     "model_name": model.name or "model",
                     "model_version": model.version,

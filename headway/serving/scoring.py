@@ -21,7 +21,6 @@ import asyncio
 import logging
 import math
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,12 +31,13 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from headway.exceptions import PredictionLogError
+from headway.predictions.base import new_ids
 from headway.serving.fastcheck import FastChecker, compile_checks
-from headway.serving.metrics import ServingMetrics
+from headway.serving.metrics import ServingMetrics, observe_many
 from headway.serving.model import ServedModel
 from headway.serving.protocol import ParsedRequest
 
-__all__ = ["Scorer"]
+__all__ = ["Scorer", "prediction_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,49 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def prediction_records(
+    ids: Sequence[str],
+    inputs: Mapping[str, Sequence[Any]],
+    names: Sequence[str],
+    result: Mapping[str, Any],
+    *,
+    model: tuple[str, str],
+    route: str,
+    latency_ms: float,
+) -> list[Any]:
+    """The prediction log's records of one scored batch (the server's and ``headway
+    predict``'s): row ``i`` has id ``ids[i]``, the cells ``inputs[c][i]`` of the columns
+    ``names`` and the outputs ``result["predictions"][i]`` (and ``probabilities``).
+
+    Cells are logged as they came: the log writes NaN as null and NumPy scalars as numbers.
+    Each row's inputs are built by ``zip``, not cell by cell.
+    """
+    from headway.predictions import PredictionRecord
+
+    now = datetime.now(UTC)
+    rows: Any = zip(*(inputs[c] for c in names), strict=True) if names else ((),) * len(ids)
+    predictions = result["predictions"]
+    probabilities = result.get("probabilities")
+    records = []
+    for i, (prediction_id, row) in enumerate(zip(ids, rows, strict=True)):
+        outputs: dict[str, Any] = {"prediction": _plain(predictions[i])}
+        if probabilities is not None:
+            outputs["probability"] = probabilities[i]
+        records.append(
+            PredictionRecord(
+                prediction_id=prediction_id,
+                timestamp=now,
+                model_name=model[0],
+                model_version=model[1],
+                route=route,
+                inputs=dict(zip(names, row, strict=True)),
+                outputs=outputs,
+                latency_ms=latency_ms,
+            )
+        )
+    return records
 
 
 class Scorer:
@@ -210,10 +253,7 @@ class Scorer:
             values = [max(p.values()) for p in probabilities]
         else:
             values = probabilities
-        observe = self._predicted.observe
-        for value in values:
-            if isinstance(value, int | float):
-                observe(value)
+        observe_many(self._predicted, values)
 
     # -- the log ------------------------------------------------------------------------
 
@@ -235,34 +275,15 @@ class Scorer:
         result: Mapping[str, Any],
         started: float,
     ) -> tuple[list[Any], list[str]]:
-        ids = [uuid.uuid4().hex for _ in range(n_rows)]
+        ids = new_ids(n_rows)
         if self.log is None:
             return [], ids
-        from headway.predictions import PredictionRecord
-
-        now = datetime.now(UTC)
+        name, version = self._labels
         latency = (time.perf_counter() - started) * 1000.0
         names = [c for c in self.model.types.columns if c in raw]
-        predictions = result["predictions"]
-        probabilities = result.get("probabilities")
-        name, version = self._labels
-        records = []
-        for i, prediction_id in enumerate(ids):
-            outputs: dict[str, Any] = {"prediction": _plain(predictions[i])}
-            if probabilities is not None:
-                outputs["probability"] = probabilities[i]
-            records.append(
-                PredictionRecord(
-                    prediction_id=prediction_id,
-                    timestamp=now,
-                    model_name=name,
-                    model_version=version,
-                    route=self.route,
-                    inputs={c: _plain(raw[c][i]) for c in names},
-                    outputs=outputs,
-                    latency_ms=latency,
-                )
-            )
+        records = prediction_records(
+            ids, raw, names, result, model=(name, version), route=self.route, latency_ms=latency
+        )
         return records, ids
 
     async def _append(self, records: list[Any]) -> None:

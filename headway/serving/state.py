@@ -11,20 +11,42 @@ version; responses, ``/version``, ``/health/ready`` and the ``headway_model_info
 it. A version that fails to load never replaces the working one: the server keeps serving,
 reports ``degraded`` with the reason on ``/health/ready``, counts the failure, and tries that
 version again only when the alias moves once more.
+
+The same poll reads the model's deployment record in the control plane
+(:mod:`headway.controlplane.deployments`, set by ``headway traffic set``): a candidate
+version and a mode. ``shadow``: the candidate also scores every request in the background
+and its answers are logged with route ``shadow``; the champion answers. ``canary``: each
+request goes to the candidate with probability ``weight``. ``ab``: each row goes to the
+candidate when a hash of its ``entity_column`` value falls under ``weight``, so that an
+entity always meets the same version (rows of one request may be split between the two,
+and are answered in their order). Answers of the candidate are logged with route
+``canary``. A candidate that fails to load leaves the routing as it was and the server
+``degraded`` with the reason.
+
+**Fallback.** The version the champion replaced (its ``headway.previous_champion`` tag) is
+loaded in the background as a fallback. When the model raises while scoring a request, or
+takes longer than ``ServingSettings.timeout_ms``, the request is answered by the fallback
+instead, counted in ``headway_fallbacks_total``, and ``/health/ready`` reports ``degraded``
+with the reason. A request the fallback cannot answer either fails as it would have. Bad
+input (a 4xx) and an unwritable prediction log are never a reason to fall back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from headway.registry import ModelRegistry
+from headway.exceptions import InvalidRequestError, PredictionLogError
+from headway.registry import ModelRegistry, layout
 from headway.serving.metrics import ServingMetrics
 from headway.serving.model import ServedModel
+from headway.serving.protocol import ParsedRequest
+from headway.serving.routing import in_candidate, merge, subset
 from headway.serving.scoring import Scorer
 
 __all__ = ["ServingState"]
@@ -56,14 +78,26 @@ class ServingState:
         self._retiring: set[asyncio.Task[None]] = set()
         self.scorer = self._scorer(model)
         self._show(model, None)
+        # The deployment record being applied (see headway traffic set).
+        self.candidate: Scorer | None = None
+        self.mode = "single"
+        self.weight = 0.0
+        self.entity_column: str | None = None
+        self.revision = 0
+        self._failed_revision: int | None = None
+        self._shadows: set[asyncio.Task[Any]] = set()
+        self.fallback: Scorer | None = None
+        self._deployments: Any | None = None  # the control-plane store, once opened
+        self._fallback_for: str | None = None  # the champion version it backs up
 
-    def _scorer(self, model: ServedModel) -> Scorer:
+    def _scorer(self, model: ServedModel, route: str = "champion") -> Scorer:
         s = self.settings
         return Scorer(
             model,
             self.metrics,
             log=self.log,
             writer=self.writer,
+            route=route,
             batching=s.batching,
             max_batch_rows=s.max_batch_rows,
             max_wait_ms=s.max_wait_ms,
@@ -91,11 +125,15 @@ class ServingState:
         logger.info(
             "now serving %s version %s (was %s)", model.name, model.version, previous.model.version
         )
+        self._retire_later(previous)
+
+    def _retire_later(self, scorer: Scorer) -> None:
+        """Let ``scorer`` finish what it accepted, then stop it (in the background)."""
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:
+        except RuntimeError:  # not serving (a test, a command): nothing is in flight
             return
-        task = loop.create_task(previous.retire())
+        task = loop.create_task(scorer.retire())
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
@@ -104,19 +142,22 @@ class ServingState:
     async def follow(self) -> None:
         """Poll the alias this server serves and swap to its new version; runs until
         cancelled. Does nothing when the server serves a fixed version."""
-        match = _ALIAS_URI.match(self.settings.model_uri)
-        if match is None or self.settings.follow_seconds <= 0:
+        if self.settings.follow_seconds <= 0:
             return
-        name, alias = match["name"], match["alias"]
+        match = _ALIAS_URI.match(self.settings.model_uri)
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.settings.follow_seconds)
             try:
-                await self.check(name, alias, loop)
+                await self.check_fallback(loop)
+                if match is not None:
+                    await self.check(match["name"], match["alias"], loop)
+                if self.settings.control_db_url is not None and self.model.name:
+                    await self.check_deployment(self.model.name, loop)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the registry is unreachable for a moment: keep serving
-                logger.exception("checking %s@%s in the registry failed", name, alias)
+                logger.exception("checking %s in the registry failed", self.settings.model_uri)
 
     async def check(self, name: str, alias: str, loop: asyncio.AbstractEventLoop) -> None:
         """One look at the registry: swap when ``alias`` points at another version."""
@@ -142,11 +183,203 @@ class ServingState:
         logger.info("loaded %s in %.1fs", uri, time.perf_counter() - started)
         self.install(model)
 
+    async def check_fallback(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Load the served version's previous champion as the fallback, once per version."""
+        model = self.model
+        if self.registry is None or not model.name or self._fallback_for == model.version:
+            return
+        self._fallback_for = model.version
+        info = await loop.run_in_executor(
+            None, self.registry.get_version, model.name, str(model.version)
+        )
+        previous = info.tags.get(layout.PREVIOUS_CHAMPION.name)
+        if not previous or previous == model.version:
+            self.fallback = None
+            return
+        uri = f"models:/{model.name}/{previous}"
+        try:
+            loaded = await loop.run_in_executor(None, ServedModel.load, uri, self.registry)
+        except Exception as exc:  # no fallback, but the champion serves on
+            self.fallback = None
+            logger.warning("fallback %s did not load: %s", uri, type(exc).__name__)
+            return
+        self.fallback = self._scorer(loaded)
+        logger.info("fallback: %s", uri)
+
+    async def _guarded(self, scorer: Scorer, parsed: ParsedRequest, explain: int) -> Any:
+        """``scorer``'s answer, or the fallback's when the model fails or is too slow."""
+        timeout = self.settings.timeout_ms / 1000.0 if self.settings.timeout_ms else None
+        try:
+            if timeout is None:
+                return scorer, await scorer.predict(parsed, explain=explain)
+            return scorer, await asyncio.wait_for(scorer.predict(parsed, explain=explain), timeout)
+        except (InvalidRequestError, PredictionLogError):
+            raise
+        except (TimeoutError, Exception) as exc:
+            fallback = self.fallback
+            if fallback is None or fallback is scorer:
+                raise
+            why = (
+                f"took longer than {self.settings.timeout_ms:g} ms"
+                if isinstance(exc, asyncio.TimeoutError | TimeoutError)
+                else f"raised {type(exc).__name__}"
+            )
+            self.metrics.fallbacks.labels(scorer.model.version or "", why.split()[0]).inc()
+            self.degraded = (
+                f"version {scorer.model.version} {why}; answered by the fallback, version "
+                f"{fallback.model.version}"
+            )
+            logger.warning("%s", self.degraded)
+            return fallback, await fallback.predict(parsed, explain=explain)
+
+    async def check_deployment(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
+        """One look at the deployment record: apply it when its revision has changed."""
+        from headway.controlplane.deployments import DeploymentStore
+
+        def read() -> Any:
+            # Opened once (opening checks the schema), then one query per look.
+            if self._deployments is None:
+                self._deployments = DeploymentStore(self.settings.control_db_url)
+            return self._deployments.get(name)
+
+        record = await loop.run_in_executor(None, read)
+        if record.revision in (self.revision, self._failed_revision):
+            return
+        candidate = self.candidate
+        route = "shadow" if record.mode == "shadow" else "canary"
+        if record.mode == "single" or record.candidate is None:
+            candidate = None
+        elif (
+            candidate is None
+            or candidate.model.version != str(record.candidate)
+            or candidate.route != route
+        ):
+            uri = f"models:/{name}/{record.candidate}"
+            try:
+                model = await loop.run_in_executor(None, ServedModel.load, uri, self.registry)
+            except Exception as exc:
+                self._failed_revision = record.revision
+                self.degraded = (
+                    f"the deployment record (revision {record.revision}) names candidate "
+                    f"version {record.candidate}, which failed to load ({type(exc).__name__}: "
+                    f"{str(exc)[:300]}); routing stays {self.mode}"
+                )
+                self.metrics.load_failures.labels(name, str(record.candidate)).inc()
+                logger.error("%s", self.degraded)
+                return
+            candidate = self._scorer(model, route)
+        self.apply(record.mode, candidate, record.weight, record.entity_column, record.revision)
+
+    def apply(
+        self,
+        mode: str,
+        candidate: Scorer | None,
+        weight: float,
+        entity_column: str | None,
+        revision: int,
+    ) -> None:
+        """Route from now on as the deployment record says."""
+        previous = self.candidate
+        self.candidate = candidate if mode != "single" else None
+        self.mode = mode if self.candidate is not None else "single"
+        self.weight = float(weight)
+        self.entity_column = entity_column
+        self.revision = revision
+        self._failed_revision = None
+        self.metrics.traffic_weight.labels(self.model.name or "").set(
+            self.weight if self.mode in ("canary", "ab") else 0.0
+        )
+        logger.info(
+            "routing: %s, candidate %s, weight %s",
+            self.mode,
+            (self.candidate.model.version if self.candidate else None),
+            self.weight,
+        )
+        if previous is not None and previous is not self.candidate:
+            self._retire_later(previous)
+
+    # -- routing ------------------------------------------------------------------------
+
+    async def predict(self, parsed: ParsedRequest, *, explain: int = 0) -> dict[str, Any]:
+        """Answer one request as the deployment record routes it; the answer names the
+        version (``model``) and, when a candidate takes part, each row's route."""
+        champion, candidate, mode = self.scorer, self.candidate, self.mode
+        if candidate is None or mode == "single":
+            answered, result = await self._guarded(champion, parsed, explain)
+            return self._named(result, answered)
+        if mode == "shadow":
+            answered, result = await self._guarded(champion, parsed, explain)
+            task = asyncio.get_running_loop().create_task(self._shadow(candidate, parsed))
+            self._shadows.add(task)
+            task.add_done_callback(self._shadows.discard)
+            return self._named(result, answered)
+        if mode == "canary":
+            chosen = candidate if random.random() < self.weight else champion
+            answered, result = await self._guarded(chosen, parsed, explain)
+            result = self._named(result, answered)
+            result["routes"] = [answered.route] * parsed.n_rows
+            return result
+        return await self._ab(parsed, champion, candidate, explain)
+
+    def _named(self, result: dict[str, Any], scorer: Scorer) -> dict[str, Any]:
+        result["model"] = scorer.model_doc
+        self.metrics.routed.labels(
+            scorer.model.name or "", scorer.model.version or "", scorer.route
+        ).inc()
+        return result
+
+    async def _shadow(self, candidate: Scorer, parsed: ParsedRequest) -> None:
+        try:
+            await candidate.predict(parsed)
+            self.metrics.routed.labels(
+                candidate.model.name or "", candidate.model.version or "", "shadow"
+            ).inc()
+        except Exception as exc:  # the shadow never affects an answer; it is counted
+            self.metrics.shadow_errors.labels(candidate.model.version or "").inc()
+            logger.warning("shadow scoring failed: %s", type(exc).__name__)
+
+    async def _ab(
+        self, parsed: ParsedRequest, champion: Scorer, candidate: Scorer, explain: int
+    ) -> dict[str, Any]:
+        chosen = in_candidate(parsed, self.entity_column or "", self.weight)
+        if all(chosen) or not any(chosen):
+            scorer = candidate if chosen and chosen[0] else champion
+            answered, result = await self._guarded(scorer, parsed, explain)
+            result = self._named(result, answered)
+            result["routes"] = [answered.route] * parsed.n_rows
+            return result
+        rows = {
+            False: [i for i, c in enumerate(chosen) if not c],
+            True: [i for i, c in enumerate(chosen) if c],
+        }
+        answers = await asyncio.gather(
+            champion.predict(subset(parsed, rows[False]), explain=explain),
+            candidate.predict(subset(parsed, rows[True]), explain=explain),
+        )
+        merged = merge(parsed.n_rows, [(rows[False], answers[0]), (rows[True], answers[1])])
+        self._named(merged, champion)
+        self.metrics.routed.labels(
+            candidate.model.name or "", candidate.model.version or "", candidate.route
+        ).inc()
+        merged["routes"] = [candidate.route if c else champion.route for c in chosen]
+        merged["versions"] = [
+            candidate.model.version if c else champion.model.version for c in chosen
+        ]
+        return merged
+
     async def close(self) -> None:
         """Wait for retiring scorers, write what is queued, compact and close the log."""
+        if self._shadows:
+            await asyncio.gather(*self._shadows, return_exceptions=True)
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
         await self.scorer.retire()
+        if self.candidate is not None:
+            await self.candidate.retire()
+        if self.fallback is not None:
+            await self.fallback.retire()
+        if self._deployments is not None:
+            self._deployments.close()
         self.writer.shutdown(wait=True)
         if self.log is None:
             return

@@ -113,13 +113,17 @@ def test_a_swap_under_load_fails_no_request(
     versions = load.versions()
     assert versions[0] == "1" and versions[-1] == "2"
     assert set(versions) == {"1", "2"}
+
+    def served() -> dict[str, float]:  # over both workers (multiprocess metrics)
+        samples = _samples(httpx.get(f"{server}/metrics").text, "headway_model_info")
+        return {s.labels["version"]: s.value for s in samples}
+
+    # The load's connections may all have gone to one worker: the other follows the alias
+    # on its own, within a second of looking.
+    _wait_for(lambda: served().get("1") == 0.0)
+    assert served() == {"1": 0.0, "2": 1.0}
     ready = httpx.get(f"{server}/health/ready").json()
     assert ready["status"] == "ready" and ready["model"]["version"] == "2"
-    served = {
-        s.labels["version"]: s.value
-        for s in _samples(httpx.get(f"{server}/metrics").text, "headway_model_info")
-    }
-    assert served == {"1": 0.0, "2": 1.0}
 
 
 def test_a_version_that_fails_to_load_never_replaces_the_working_one(
