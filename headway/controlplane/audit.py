@@ -24,20 +24,15 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from headway.controlplane.engine import create_engine, parse_url, safe_url, write_engine
+from headway.controlplane._store import ControlPlaneStore
 from headway.controlplane.events import AUDIT_ACTIONS, AuditEvent, default_actor
-from headway.controlplane.migrate import open_schema
 from headway.controlplane.schema import MAX_NAME, MAX_VERSION, audit_table
 from headway.exceptions import HeadwayError
-
-if TYPE_CHECKING:
-    from headway.project import Project
 
 __all__ = ["AuditLog"]
 
@@ -78,7 +73,7 @@ def _check_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-class AuditLog:
+class AuditLog(ControlPlaneStore):
     """Append-only log of governance decisions in a SQLAlchemy database.
 
     Opening upgrades the database in place to this headway's schema (creating it when
@@ -94,52 +89,6 @@ class AuditLog:
             control-plane database, or it was written by a newer headway (a schema
             version or migration revision this one does not know).
     """
-
-    def __init__(self, url: str) -> None:
-        parsed = parse_url(url)
-        self._url = parsed
-        self._engine = create_engine(parsed)
-        # Writes take the SQLite write lock at BEGIN (see write_engine).
-        self._write_engine = write_engine(self._engine)
-        try:
-            open_schema(self._engine, shown_url=self.url)
-        except BaseException:
-            self._engine.dispose()
-            raise
-
-    @classmethod
-    def for_project(cls, project: Project, *, url: str | None = None) -> AuditLog:
-        """The audit log of a project: ``url`` when given, else the project's control-plane
-        store (``HEADWAY_CONTROL_DB_URL``, ``control_plane.url``, ``DIR/.headway/control.db``).
-
-        Raises:
-            ConfigError: see :class:`AuditLog`.
-            HeadwayError: see :class:`AuditLog`.
-        """
-        return cls(url or project.control_db_url)
-
-    @property
-    def url(self) -> str:
-        """The database URL, with any password hidden."""
-        return safe_url(self._url)
-
-    def __repr__(self) -> str:
-        return f"AuditLog({self.url!r})"
-
-    def __enter__(self) -> AuditLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the database connections; safe to call more than once."""
-        self._engine.dispose()
 
     def record(
         self,

@@ -39,20 +39,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from headway.controlplane.engine import create_engine, parse_url, safe_url, write_engine
+from headway.controlplane._store import ControlPlaneStore
 from headway.controlplane.events import default_actor
-from headway.controlplane.migrate import open_schema
 from headway.controlplane.schema import MAX_NAME, MAX_VERSION, deployments_table
 from headway.exceptions import HeadwayError
-
-if TYPE_CHECKING:
-    from headway.project import Project
 
 __all__ = ["MODES", "Deployment", "DeploymentStore", "check_deployment", "default_deployment"]
 
@@ -192,7 +187,7 @@ def check_deployment(
     return candidate, mode, weight, entity_column
 
 
-class DeploymentStore:
+class DeploymentStore(ControlPlaneStore):
     """The deployment records of a project's models, in a SQLAlchemy database.
 
     Opening upgrades the database in place to this headway's schema (creating it when
@@ -207,53 +202,6 @@ class DeploymentStore:
         HeadwayError: the database cannot be reached or upgraded, it is not a headway
             control-plane database, or it was written by a newer headway.
     """
-
-    def __init__(self, url: str) -> None:
-        parsed = parse_url(url)
-        self._url = parsed
-        self._engine = create_engine(parsed)
-        # Writes take the SQLite write lock at BEGIN (see write_engine).
-        self._write_engine = write_engine(self._engine)
-        try:
-            open_schema(self._engine, shown_url=self.url)
-        except BaseException:
-            self._engine.dispose()
-            raise
-
-    @classmethod
-    def for_project(cls, project: Project, *, url: str | None = None) -> DeploymentStore:
-        """The deployment records of a project: ``url`` when given, else the project's
-        control-plane store (``HEADWAY_CONTROL_DB_URL``, ``control_plane.url``,
-        ``DIR/.headway/control.db``).
-
-        Raises:
-            ConfigError: see :class:`DeploymentStore`.
-            HeadwayError: see :class:`DeploymentStore`.
-        """
-        return cls(url or project.control_db_url)
-
-    @property
-    def url(self) -> str:
-        """The database URL, with any password hidden."""
-        return safe_url(self._url)
-
-    def __repr__(self) -> str:
-        return f"DeploymentStore({self.url!r})"
-
-    def __enter__(self) -> DeploymentStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the database connections; safe to call more than once."""
-        self._engine.dispose()
 
     def get(self, model: str) -> Deployment:
         """The record of ``model``; revision 0, mode ``single``, when it was never set.

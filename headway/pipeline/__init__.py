@@ -9,11 +9,16 @@ re-exported here, where ``run`` names the module of ``run_pipeline``).
 
 from __future__ import annotations
 
-from headway.pipeline.approve import approve_version
-from headway.pipeline.init import init_project
-from headway.pipeline.regate import gate_version
-from headway.pipeline.reproduce import ReproductionReport, reproduce
-from headway.pipeline.run import NullObserver, PipelineObserver, run_pipeline
+from typing import TYPE_CHECKING
+
+from headway._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from headway.pipeline.approve import approve_version
+    from headway.pipeline.init import init_project
+    from headway.pipeline.regate import gate_version
+    from headway.pipeline.reproduce import ReproductionReport, reproduce
+    from headway.pipeline.run import NullObserver, PipelineObserver, run_pipeline
 
 __all__ = [
     "NullObserver",
@@ -25,3 +30,18 @@ __all__ = [
     "reproduce",
     "run_pipeline",
 ]
+
+# A command imports only the step it runs: ``headway init`` need not load MLflow.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "NullObserver": ".run",
+        "PipelineObserver": ".run",
+        "ReproductionReport": ".reproduce",
+        "approve_version": ".approve",
+        "gate_version": ".regate",
+        "init_project": ".init",
+        "reproduce": ".reproduce",
+        "run_pipeline": ".run",
+    },
+)

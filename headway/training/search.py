@@ -204,11 +204,27 @@ def check_training(config: TrainingConfig, *, monotonic: Mapping[str, str] | Non
         )
 
 
+def _clear_of_ties(proba: np.ndarray, cut: float) -> float:
+    """A cut-off that splits the validation rows as ``proba >= cut`` does, halfway between
+    ``cut`` and the next lower probability seen.
+
+    A cut-off equal to a probability the model gives many rows (calibrated models give
+    plateaus) would decide those rows by the last bit of floating-point arithmetic, which
+    differs between two exact computations of the same probability (a forest's trees summed
+    in another order, a compiled fast path); halfway, a row is on one side by a margin.
+    """
+    seen = np.unique(proba)
+    below = seen[seen < cut]
+    if len(below) == 0 or cut not in seen:
+        return float(cut)
+    return float((below[-1] + cut) / 2)
+
+
 def _best_f1_threshold(y_pos: np.ndarray, proba: np.ndarray) -> float:
     """The probability cut-off that maximises F1 on the validation rows."""
     candidates = np.unique(np.quantile(proba, np.linspace(0.05, 0.99, 60)))
     f1s = [f1_score(y_pos, (proba >= t).astype(int), zero_division=0) for t in candidates]
-    return float(candidates[int(np.argmax(f1s))])
+    return _clear_of_ties(proba, float(candidates[int(np.argmax(f1s))]))
 
 
 def _min_cost_threshold(
@@ -223,7 +239,7 @@ def _min_cost_threshold(
     positives_below = np.concatenate([[0], np.cumsum(y)])[below]
     negatives_above = (len(y) - below) - (y.sum() - positives_below)
     cost = false_negative * positives_below + false_positive * negatives_above
-    return float(min(candidates[int(np.argmin(cost))], 1.0))
+    return min(_clear_of_ties(proba, float(candidates[int(np.argmin(cost))])), 1.0)
 
 
 class _Prepared:

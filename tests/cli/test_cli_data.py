@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from headway import PipelineResult, Project
 from headway.training.families import FAMILIES
@@ -68,6 +69,7 @@ def test_lineage_of_the_champion(trained: tuple[Project, PipelineResult]) -> Non
     assert unknown.returncode == 1 and "no model version at churn@nobody" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_reproduce_the_champion(trained: tuple[Project, PipelineResult]) -> None:
     project, result = trained
     version = f"churn/{result.version.version}"

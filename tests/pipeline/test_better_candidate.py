@@ -53,7 +53,11 @@ def _shuffled(frame: pd.DataFrame, columns: list[str], seed: int = 0) -> pd.Data
     return out
 
 
-@pytest.mark.parametrize("example", sorted(CASES))
+# credit repeats churn's check on another example: in the slow run.
+@pytest.mark.parametrize(
+    "example",
+    [pytest.param(e, marks=[pytest.mark.slow] if e != "churn" else []) for e in sorted(CASES)],
+)
 def test_a_clearly_better_candidate_replaces_the_champion(tmp_path: Path, example: str) -> None:
     data_file, columns = CASES[example]
     root = tmp_path / example

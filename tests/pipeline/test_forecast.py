@@ -106,6 +106,7 @@ def test_every_trial_is_logged_and_reproduce_confirms(demand) -> None:  # type: 
     assert report.matches and report.identical
 
 
+@pytest.mark.slow
 def test_same_data_again_keeps_the_champion(tmp_path: Path) -> None:
     # One worker: the search is deterministic, so the second run finds the same model.
     root = _demand_project(

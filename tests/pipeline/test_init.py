@@ -109,6 +109,7 @@ def comments(root: Path) -> dict[str, str]:
 # The "done when" of the issue: real tables and the generators, init then run, no edits.
 
 
+@pytest.mark.slow
 def test_real_table_breast_cancer(tmp_path: Path) -> None:
     data = breast_cancer(tmp_path)
     shown, champion = init_and_run(

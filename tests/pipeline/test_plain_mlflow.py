@@ -108,7 +108,14 @@ def _project(root: Path, example: str, overrides: dict[str, object]) -> Project:
     return Project.load(root)
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+# The binary case runs by default; the other tasks and families in the slow run.
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=[pytest.mark.slow] if c != "binary-lightgbm" else [])
+        for c in sorted(CASES)
+    ],
+)
 def test_who_can_load_the_model(tmp_path: Path, case: str) -> None:
     example, overrides, data_file, target, needs_headway = CASES[case]
     project = _project(tmp_path / "p", example, overrides)

@@ -77,7 +77,10 @@ def test_the_fixture_is_a_0_1_project(legacy: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "data_file", "target"),
-    [("churn", "data/customers.csv", "churned"), ("demand", "data/sales.csv", "units_sold")],
+    [
+        ("churn", "data/customers.csv", "churned"),
+        pytest.param("demand", "data/sales.csv", "units_sold", marks=pytest.mark.slow),
+    ],
 )
 def test_a_0_1_champion_still_serves(legacy: Path, name: str, data_file: str, target: str) -> None:
     project = legacy / name

@@ -304,7 +304,7 @@ print(json.dumps({"before": before, "after": peak()}))
 """
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+@pytest.mark.parametrize("suffix", [".parquet", pytest.param(".csv", marks=pytest.mark.slow)])
 def test_a_million_rows_in_bounded_memory(
     trained: Trained, served: ServedModel, table: pd.DataFrame, tmp_path: Path, suffix: str
 ) -> None:
@@ -362,6 +362,7 @@ def test_a_million_rows_in_bounded_memory(
     np.testing.assert_allclose(got["probability"], want["probabilities"], atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow
 def test_ray_executor_answers_as_the_server(
     trained: Trained, table: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -49,7 +49,14 @@ def _config(
     )
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+# The forests are slow to fit and serve like the other scikit-learn families: slow run.
+@pytest.mark.parametrize(
+    "family",
+    [
+        pytest.param(f, marks=[pytest.mark.slow] if f in ("random_forest", "extra_trees") else [])
+        for f in sorted(FAMILIES)
+    ],
+)
 def test_each_family_trains_a_servable_pipeline(family: str) -> None:
     parts = _parts()
     model = train(
@@ -274,10 +281,23 @@ def test_min_cost_threshold_is_exact() -> None:
 
     y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
     p = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.6, 0.7, 0.9])
-    # misses cost 10, alarms 1: cut below the first positive (one false alarm at 0.4)
-    assert _min_cost_threshold(y, p, 1, 10) == pytest.approx(0.35)
+    # misses cost 10, alarms 1: cut below the first positive (one false alarm at 0.4),
+    # halfway between it and the probability below, clear of ties
+    assert _min_cost_threshold(y, p, 1, 10) == pytest.approx(0.325)
     # alarms cost 10, misses 1: cut above 0.4 (one missed positive at 0.35)
-    assert _min_cost_threshold(y, p, 10, 1) == pytest.approx(0.6)
+    assert _min_cost_threshold(y, p, 10, 1) == pytest.approx(0.5)
+
+
+def test_a_threshold_is_never_a_probability_the_rows_share() -> None:
+    from headway.training.search import _best_f1_threshold
+
+    rng = np.random.default_rng(3)
+    plateaus = rng.choice([0.1, 0.25, 0.4, 0.55, 0.7, 0.85], 2000)  # calibrated: few values
+    y = (rng.random(2000) < plateaus).astype(int)
+    cut = _best_f1_threshold(y, plateaus)
+    assert cut not in set(plateaus.tolist())
+    gap = np.min(np.abs(plateaus - cut))
+    assert gap == pytest.approx(0.075)  # halfway between two plateaus
 
 
 def test_refit_fits_the_winner_on_train_and_validation() -> None:
