@@ -92,6 +92,12 @@ class Project:
         return self.settings.predictions_url or self.config.predictions.url
 
     @property
+    def monitor_webhook_url(self) -> str | None:
+        """``HEADWAY_MONITOR_WEBHOOK_URL``, else ``monitoring.webhook_url``; ``None``: no
+        webhook."""
+        return self.settings.monitor_webhook_url or self.config.monitoring.webhook_url
+
+    @property
     def schema_path(self) -> Path:
         return self.root / self.config.data.schema_file
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
             (``HEADWAY_API_TOKENS``), ``TOKEN:ROLE`` pairs separated by commas, the role
             ``predict`` or ``admin``; merged with ``serving.token_file``. Unset (and no token
             file): the server asks for no token.
+        monitor_webhook_url: where ``headway monitor`` posts its alerts, overriding the
+            project's ``monitoring.webhook_url`` (``HEADWAY_MONITOR_WEBHOOK_URL``), e.g. an
+            Alertmanager receiver or a chat bridge URL holding a token.
         log_level: log level of the ``headway`` command (``HEADWAY_LOG_LEVEL``); library use
             leaves logging to the caller.
     """
@@ -46,6 +49,7 @@ class Settings(BaseSettings):
     optuna_storage: str | None = None
     predictions_url: str | None = None
     api_tokens: str | None = Field(default=None, repr=False)
+    monitor_webhook_url: str | None = Field(default=None, repr=False)
     log_level: str = "WARNING"
 
 

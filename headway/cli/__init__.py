@@ -20,12 +20,14 @@ from headway.cli.governance import (
     reject,
     rollback,
 )
+from headway.cli.monitor import monitor
 from headway.cli.predict import predict
 from headway.cli.predictions import feedback, predictions
 from headway.cli.project import init, run, status
 from headway.cli.quickstart import quickstart
 from headway.cli.runs import compare, runs
 from headway.cli.serve import serve
+from headway.cli.simulate import simulate
 from headway.cli.traffic import traffic_app
 from headway.exceptions import HeadwayError
 from headway.settings import load_settings
@@ -60,6 +62,8 @@ app.command()(audit)
 app.command()(card)
 app.command()(predictions)
 app.command()(feedback)
+app.command()(monitor)
+app.command()(simulate)
 app.add_typer(data_app, name="data")
 app.add_typer(traffic_app, name="traffic")
 

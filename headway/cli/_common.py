@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated
@@ -28,6 +30,30 @@ ProjectOption = Annotated[
     Path,
     typer.Option("--project", "-p", help="Project directory (holds headway.yaml)."),
 ]
+
+
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(text: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time (UTC when it names no zone) or a span back from now (``30m``,
+    ``2h``, ``7d``)."""
+    if text is None:
+        return None
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        span = timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+        return datetime.now(UTC) - span
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{text!r} is not a time: give e.g. 2024-05-01, 2024-05-01T12:00:00+00:00, "
+            "or a span back from now such as 30m, 2h, 7d",
+            param_hint=option,
+        ) from exc
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def parse_version(text: str) -> tuple[str, str]:

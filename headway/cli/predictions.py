@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from headway.cli._common import ProjectOption, console
+from headway.cli._common import ProjectOption, console, parse_time
 from headway.exceptions import DataError
 from headway.project import Project
 
@@ -21,29 +20,7 @@ if TYPE_CHECKING:
     from headway.predictions import BasePredictionLog
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _CELL = 60  # characters of inputs/outputs shown in a table cell
-
-
-def _time(text: str | None, option: str) -> datetime | None:
-    """An ISO 8601 time (UTC when it names no zone) or a span back from now (``30m``,
-    ``2h``, ``7d``)."""
-    if text is None:
-        return None
-    relative = _RELATIVE.match(text.strip())
-    if relative:
-        span = timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
-        return datetime.now(UTC) - span
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise typer.BadParameter(
-            f"{text!r} is not a time: give e.g. 2024-05-01, 2024-05-01T12:00:00+00:00, "
-            "or a span back from now such as 30m, 2h, 7d",
-            param_hint=option,
-        ) from exc
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _open(project: Project) -> BasePredictionLog:
@@ -82,7 +59,7 @@ def predictions(
     as_json: JsonOption = False,
 ) -> None:
     """The latest logged predictions, newest first, with their label when one arrived."""
-    start, end = _time(since, "--since"), _time(until, "--until")
+    start, end = parse_time(since, "--since"), parse_time(until, "--until")
     loaded = Project.load(project)
     with _open(loaded) as log:
         found = log.read(start, end, limit=limit)

@@ -196,12 +196,14 @@ def status(
         models = []  # never run: do not create an empty store just to look into it
     else:
         models = ModelRegistry(loaded.tracking_uri, loaded.registry_uri).models()
+    reports = _reports(loaded)
     if as_json:
         doc = {
             "project": loaded.config.name,
             "tracking_uri": redact_uri(loaded.tracking_uri),
             "primary_metric": loaded.config.metric,
             "models": [m.as_dict() for m in models],
+            "reports": reports,
         }
         typer.echo(json.dumps(doc, indent=2))
         return
@@ -227,6 +229,30 @@ def status(
                 _ms_to_iso(v.created_at_ms),
             )
         console.print(table)
+    latest = reports["monitoring"]["latest"]  # type: ignore[index]
+    if latest:
+        console.print(f"Latest monitoring report: {latest}")
+
+
+def _reports(project: Project) -> dict[str, object]:
+    """The pages of the latest monitoring windows (newest first), from ``headway monitor``."""
+    folder = project.state_dir / "reports" / "monitoring"
+    pages = (
+        sorted(
+            (p for p in folder.glob("*.html") if p.name != "latest.html"),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        if folder.is_dir()
+        else []
+    )
+    latest = folder / "latest.html"
+    return {
+        "monitoring": {
+            "latest": str(latest) if latest.is_file() else None,
+            "windows": [str(p) for p in pages[:20]],
+        }
+    }
 
 
 def _ms_to_iso(ms: int) -> str:

@@ -13,6 +13,7 @@ from headway.config.forecast import ForecastConfig
 from headway.config.gates import GateConfig
 from headway.config.governance import GovernanceConfig
 from headway.config.loader import load_config
+from headway.config.monitoring import MonitoringConfig
 from headway.config.predictions import PredictionLogConfig
 from headway.config.project import ProjectConfig
 from headway.config.serving import ServingConfig
@@ -29,6 +30,7 @@ __all__ = [
     "GateConfig",
     "GovernanceConfig",
     "MlflowConfig",
+    "MonitoringConfig",
     "Outcome",
     "PredictionLogConfig",
     "ProjectConfig",

@@ -14,6 +14,7 @@ from headway.config.evaluation import EvaluationConfig
 from headway.config.forecast import ForecastConfig
 from headway.config.gates import GateConfig
 from headway.config.governance import GovernanceConfig
+from headway.config.monitoring import MonitoringConfig
 from headway.config.predictions import PredictionLogConfig
 from headway.config.serving import ServingConfig
 from headway.config.tracking import MlflowConfig
@@ -48,6 +49,7 @@ class ProjectConfig(Section):
     control_plane: ControlPlaneConfig = Field(default_factory=ControlPlaneConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     predictions: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     @model_validator(mode="after")
     def _metrics_fit_task(self) -> ProjectConfig:

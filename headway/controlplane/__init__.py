@@ -2,7 +2,8 @@
 
 It holds the audit log of governance decisions (:class:`AuditLog`) and the deployment
 record of each served model, its candidate version and how traffic is split with it
-(:class:`DeploymentStore`); monitoring results and feedback will join them. The store is
+(:class:`DeploymentStore`), and the windows ``headway monitor`` tested
+(:class:`MonitoringStore`). The store is
 embedded by default (SQLite at ``DIR/.headway/control.db``, see :func:`default_url`) and
 shared by URL for a team (PostgreSQL: ``control_plane.url`` or ``HEADWAY_CONTROL_DB_URL``).
 
@@ -15,7 +16,8 @@ to upgrade headway. :func:`upgrade` does the same without opening a store, and
 
 Modules: ``events`` (the audit vocabulary, no database code), ``engine`` (URLs and
 engines), ``schema`` (the tables, the single source of truth), ``migrate`` (the upgrade on
-open), ``audit`` (the audit log), ``deployments`` (the deployment records). Names that
+open), ``audit`` (the audit log), ``deployments`` (the deployment records), ``monitoring``
+(the tested windows). Names that
 need SQLAlchemy load on first use.
 """
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from headway.controlplane.audit import AuditLog
     from headway.controlplane.deployments import MODES, Deployment, DeploymentStore
     from headway.controlplane.migrate import current_revision, head_revision, upgrade
+    from headway.controlplane.monitoring import MonitoringStore, StoredWindow
     from headway.controlplane.schema import SCHEMA_VERSION
 
 __all__ = [
@@ -47,6 +50,8 @@ __all__ = [
     "AuditLog",
     "Deployment",
     "DeploymentStore",
+    "MonitoringStore",
+    "StoredWindow",
     "current_revision",
     "default_actor",
     "default_url",
@@ -62,6 +67,8 @@ __getattr__, __dir__ = lazy_exports(
         "Deployment": ".deployments",
         "DeploymentStore": ".deployments",
         "MODES": ".deployments",
+        "MonitoringStore": ".monitoring",
+        "StoredWindow": ".monitoring",
         "SCHEMA_VERSION": ".schema",
         "current_revision": ".migrate",
         "head_revision": ".migrate",

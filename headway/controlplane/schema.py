@@ -34,12 +34,13 @@ __all__ = [
     "deployments_table",
     "meta_table",
     "metadata",
+    "monitoring_table",
 ]
 
 # Version of the control-plane schema this headway writes, stored in ``headway_meta``.
 # headway 0.1.0 refuses a database whose number is higher than its own (1): raise it
 # with every migration that an older headway must not write past.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA_VERSION_KEY = "schema_version"
 
 # Every table headway owns starts with this; others in a shared database are left alone.
@@ -86,6 +87,25 @@ deployments_table = Table(
     Column("actor", String(MAX_NAME), nullable=False),
     Column("os_actor", String(MAX_NAME), nullable=False),
     Column("reason", Text(), nullable=False),
+)
+
+# One row per model, version and window tested by ``headway monitor``: the verdicts in
+# columns (for queries and the server's gauges), the whole report in ``report``.
+monitoring_table = Table(
+    "headway_monitoring",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("model", String(MAX_NAME), nullable=False),
+    Column("version", String(MAX_VERSION), nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("window_end", UTCDateTime(), nullable=False),
+    Column("rows", Integer(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("dataset_drift", Integer(), nullable=False),
+    Column("alarms", JSON(), nullable=False),
+    Column("computed_at", UTCDateTime(), nullable=False),
+    Column("report", JSON(), nullable=False),
+    Index("ix_headway_monitoring_model_end", "model", "window_end"),
 )
 
 meta_table = Table(

@@ -12,10 +12,24 @@ if TYPE_CHECKING:
     from headway.datasets.churn import make_churn
     from headway.datasets.credit import make_credit
     from headway.datasets.demand import make_demand
+    from headway.datasets.stream import make_stream
 
-__all__ = ["EXAMPLES", "Example", "make_churn", "make_credit", "make_demand", "write_example"]
+__all__ = [
+    "EXAMPLES",
+    "Example",
+    "make_churn",
+    "make_credit",
+    "make_demand",
+    "make_stream",
+    "write_example",
+]
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    {"make_churn": ".churn", "make_credit": ".credit", "make_demand": ".demand"},
+    {
+        "make_churn": ".churn",
+        "make_credit": ".credit",
+        "make_demand": ".demand",
+        "make_stream": ".stream",
+    },
 )

@@ -29,6 +29,7 @@ from headway.exceptions import ConfigError
 from headway.features import feature_frame
 from headway.gates import gate
 from headway.lineage import code_revision, environment
+from headway.pipeline.references import build_for_model, log_reference
 from headway.pipeline.snapshots import publish_snapshot, publishes_snapshots
 from headway.project import CONFIG_FILENAME, Project
 from headway.redact import redact_config, redact_yaml
@@ -274,6 +275,13 @@ def run_pipeline(
 
         obs.stage_started("register")
         ref = _register(registry, run, project, model, parts, evaluation, blessing, lineage)
+        # What monitoring will compare live traffic with.
+        log_reference(
+            run,
+            build_for_model(
+                model, parts, cfg, importance=evaluation.importance, metrics=evaluation.metrics
+            ),
+        )
         with AuditLog.for_project(project) as audit:
             governor = Governor(registry, audit, cfg.model_name, promotion=cfg.governance.promotion)
             ref = governor.after_gate(

@@ -210,6 +210,16 @@ SEARCH_MODEL = Artifact("search/model.json", "the trained model: family, params,
 EVALUATION = Artifact("evaluation/report.json", "metrics, intervals, slices, fairness")
 BLESSING = Artifact("evaluation/blessing.json", "the gate decision with every check")
 FIGURES = Artifact("evaluation/*.png", "evaluation figures (ROC, calibration, residuals, ...)")
+REFERENCE = Artifact(
+    "monitoring/reference.json",
+    "what monitoring compares live traffic with: a sketch of each input column, of the "
+    "model's output and of the label on the training and validation rows",
+)
+REFERENCE_SAMPLE = Artifact(
+    "monitoring/reference_sample.parquet",
+    "a seeded sample of those rows with the model's output, label and partition "
+    "(data-driven thresholds, the multivariate check, label-free estimation)",
+)
 MODEL_CARD_MD = Artifact("model_card.md", "the model card at registration")
 MODEL_CARD_HTML = Artifact("model_card.html", "the same, as a page")
 
@@ -228,6 +238,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
     EVALUATION,
     BLESSING,
     FIGURES,
+    REFERENCE,
+    REFERENCE_SAMPLE,
     MODEL_CARD_MD,
     MODEL_CARD_HTML,
 )

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from headway.reports._format import clip
 
-__all__ = ["plot_datetime", "plot_numeric", "plot_top"]
+__all__ = ["plot_datetime", "plot_numeric", "plot_top", "png"]
 
 _COLOR = "#3e7cb1"  # the bar colour of the stylesheet (templates/style.css)
 
@@ -27,8 +27,9 @@ def _figure() -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
-def _png(fig: Figure) -> str:
-    ax = fig.axes[0]  # the one subplot of _figure()
+def png(fig: Figure) -> str:
+    """``fig`` (one subplot) as a base64 PNG, small ticks and no top or right spine."""
+    ax = fig.axes[0]
     ax.tick_params(labelsize=7)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -47,7 +48,7 @@ def plot_numeric(values: pd.Series) -> str | None:
     fig, ax = _figure()
     ax.stairs(counts, edges, fill=True, color=_COLOR)
     fig.subplots_adjust(left=0.16, right=0.97, top=0.95, bottom=0.2)
-    return _png(fig)
+    return png(fig)
 
 
 def plot_datetime(values: pd.Series) -> str | None:
@@ -68,7 +69,7 @@ def plot_datetime(values: pd.Series) -> str | None:
     ends = sorted({0, len(counts) - 1})
     ax.set_xticks(ends, [str(counts.index[i]) for i in ends])
     fig.subplots_adjust(left=0.16, right=0.95, top=0.95, bottom=0.2)
-    return _png(fig)
+    return png(fig)
 
 
 def plot_top(top: list[tuple[str, int]]) -> str | None:
@@ -82,4 +83,4 @@ def plot_top(top: list[tuple[str, int]]) -> str | None:
     # parse_math=False: a value such as "$x$" is data, not a formula to typeset.
     ax.set_yticks(range(len(labels)), labels, parse_math=False)
     fig.subplots_adjust(left=0.36, right=0.97, top=0.97, bottom=0.15)
-    return _png(fig)
+    return png(fig)

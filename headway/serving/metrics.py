@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from headway.serving.gauges import MonitoringGauges
+
 __all__ = ["ServingMetrics", "exposition", "observe_many"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -88,6 +90,7 @@ class ServingMetrics:
     traffic_weight: Gauge
     shadow_errors: Counter
     fallbacks: Counter
+    monitoring: MonitoringGauges
 
     @classmethod
     def create(cls) -> ServingMetrics:
@@ -179,4 +182,5 @@ class ServingMetrics:
                 buckets=_BATCH_BUCKETS,
                 registry=registry,
             ),
+            monitoring=MonitoringGauges.create(registry),
         )

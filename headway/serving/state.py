@@ -23,6 +23,11 @@ and are answered in their order). Answers of the candidate are logged with route
 ``canary``. A candidate that fails to load leaves the routing as it was and the server
 ``degraded`` with the reason.
 
+**Monitoring gauges.** The same poll reads, every few seconds, the latest window ``headway
+monitor`` stored for the model in the control plane and publishes its verdicts (drift per
+column, dataset and output drift, realised and estimated performance with intervals) as
+gauges (:mod:`headway.serving.gauges`).
+
 **Fallback.** The version the champion replaced (its ``headway.previous_champion`` tag) is
 loaded in the background as a fallback. When the model raises while scoring a request, or
 takes longer than ``ServingSettings.timeout_ms``, the request is answered by the fallback
@@ -53,6 +58,8 @@ __all__ = ["ServingState"]
 
 logger = logging.getLogger(__name__)
 
+# Seconds between two looks at the stored monitoring windows.
+_MONITOR_SECONDS = 10.0
 _ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
 
 
@@ -88,6 +95,8 @@ class ServingState:
         self._shadows: set[asyncio.Task[Any]] = set()
         self.fallback: Scorer | None = None
         self._deployments: Any | None = None  # the control-plane store, once opened
+        self._monitoring: Any | None = None  # the stored monitoring windows, once opened
+        self._monitoring_checked = 0.0
         self._fallback_for: str | None = None  # the champion version it backs up
 
     def _scorer(self, model: ServedModel, route: str = "champion") -> Scorer:
@@ -154,6 +163,7 @@ class ServingState:
                     await self.check(match["name"], match["alias"], loop)
                 if self.settings.control_db_url is not None and self.model.name:
                     await self.check_deployment(self.model.name, loop)
+                    await self.check_monitoring(self.model.name, loop)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the registry is unreachable for a moment: keep serving
@@ -231,6 +241,24 @@ class ServingState:
             )
             logger.warning("%s", self.degraded)
             return fallback, await fallback.predict(parsed, explain=explain)
+
+    async def check_monitoring(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
+        """Publish the latest window ``headway monitor`` stored for the model as gauges
+        (looked up every ``_MONITOR_SECONDS``: windows are minutes to hours long)."""
+        now = time.monotonic()
+        if now - self._monitoring_checked < _MONITOR_SECONDS:
+            return
+        self._monitoring_checked = now
+        from headway.controlplane.monitoring import MonitoringStore
+
+        def read() -> Any:
+            if self._monitoring is None:
+                self._monitoring = MonitoringStore(self.settings.control_db_url or "")
+            return self._monitoring.latest(name)
+
+        window = await loop.run_in_executor(None, read)
+        if window is not None:
+            self.metrics.monitoring.publish(window.id, window.window_end.timestamp(), window.report)
 
     async def check_deployment(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
         """One look at the deployment record: apply it when its revision has changed."""
@@ -380,6 +408,8 @@ class ServingState:
             await self.fallback.retire()
         if self._deployments is not None:
             self._deployments.close()
+        if self._monitoring is not None:
+            self._monitoring.close()
         self.writer.shutdown(wait=True)
         if self.log is None:
             return

@@ -40,7 +40,7 @@ from headway.controlplane.migrate import alembic_config
 from headway.controlplane.schema import VERSION_TABLE, metadata
 from headway.exceptions import HeadwayError
 
-HEAD = "0004"
+HEAD = "0005"
 NEWER = "Upgrade headway (pip install -U headway)"
 
 # What headway 0.1.0's metadata.create_all ran, per dialect.
@@ -210,7 +210,7 @@ def _schema_differences(url: str, target: sa.MetaData) -> list[Any]:
 
 def test_head_is_the_newest_revision() -> None:
     assert head_revision() == HEAD
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
 
 
 def test_0_1_0_database_is_upgraded_in_place_keeping_rows(audit_url: str) -> None:
@@ -232,7 +232,7 @@ def test_0_1_0_database_is_upgraded_in_place_keeping_rows(audit_url: str) -> Non
         version = conn.execute(
             sa.text("SELECT value FROM headway_meta WHERE \"key\" = 'schema_version'")
         ).scalar_one()
-        assert version == "4"
+        assert version == str(SCHEMA_VERSION)
         indexes = _indexes(conn, "headway_audit")
     assert indexes["ix_headway_audit_model_version"] == ["model", "version"]
     assert indexes["ix_headway_audit_model_at"] == ["model", "at"]
@@ -273,6 +273,7 @@ def _open_and_append(url: str, worker: int, barrier: multiprocessing.synchronize
 # --- From revision 0003 (schema version 3) to 0004: the deployment records ----------------
 
 DEPLOYMENTS = "headway_deployments"
+MONITORING = "headway_monitoring"
 ROW_0003 = {
     "at": datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
     "action": "promoted",
@@ -340,7 +341,7 @@ def test_0003_database_is_upgraded_to_0004_keeping_rows(audit_url: str) -> None:
         )
 
     assert current_revision(audit_url) == HEAD
-    assert _schema_version(audit_url) == "4"
+    assert _schema_version(audit_url) == "5"
     assert _schema_differences(audit_url, metadata) == []
     with AuditLog(audit_url) as log:
         assert log.events() == [AuditEvent(id=1, **ROW_0003)]
@@ -366,12 +367,12 @@ def test_0004_downgrade_drops_the_deployments_and_upgrades_again(audit_url: str)
     assert _schema_version(audit_url) == "3"
     with _connect(audit_url) as conn:
         assert DEPLOYMENTS not in sa.inspect(conn).get_table_names()
-    assert _schema_differences(audit_url, _metadata_without(DEPLOYMENTS)) == []
+    assert _schema_differences(audit_url, _metadata_without(DEPLOYMENTS, MONITORING)) == []
 
     with AuditLog(audit_url) as log:  # opening upgrades it again, to an empty record
         assert log.events() == [kept]
     assert current_revision(audit_url) == HEAD
-    assert _schema_version(audit_url) == "4"
+    assert _schema_version(audit_url) == "5"
     with DeploymentStore(audit_url) as store:
         assert store.get("churn").revision == 0
 
@@ -387,7 +388,7 @@ def test_headway_of_schema_version_3_refuses_the_upgraded_database(
     shutil.copytree(
         migrate._MIGRATIONS_DIR,
         older,
-        ignore=shutil.ignore_patterns("0004_*", "__pycache__"),
+        ignore=shutil.ignore_patterns("0004_*", "0005_*", "__pycache__"),
     )
     assert sorted(p.name for p in (older / "versions").glob("*.py"))[-1].startswith("0003_")
     monkeypatch.setattr(migrate, "_MIGRATIONS_DIR", older)
@@ -398,7 +399,7 @@ def test_headway_of_schema_version_3_refuses_the_upgraded_database(
         with pytest.raises(HeadwayError, match="written by a newer headway") as info:
             opening(audit_url)
         message = str(info.value)
-        assert "migration revision 0004" in message
+        assert f"migration revision {HEAD}" in message
         assert "knows version 3 (migration revision 0003)" in message
         assert NEWER in message
 
@@ -433,7 +434,7 @@ def test_opening_twice_changes_nothing_the_second_time(
     with AuditLog(audit_url) as log:
         log.record("registered", model="m", version="1")
     first = [r.getMessage() for r in caplog.records if "Running upgrade" in r.getMessage()]
-    assert len(first) == 4  # -> 0001, 0001 -> 0002, 0002 -> 0003, 0003 -> 0004
+    assert len(first) == 5  # -> 0001, 0001 -> 0002, ..., 0004 -> 0005
     before = _snapshot(audit_url)
     caplog.clear()
 
