@@ -99,7 +99,6 @@ print(json.dumps([int(p) for p in labels]))
     assert labels == [int(p) for p in trained.predict(rows)]
 
 
-@pytest.mark.slow
 def test_another_machine_reproduces_a_version_from_the_servers_snapshot(
     tmp_path: Path, mlflow_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
