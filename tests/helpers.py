@@ -37,6 +37,19 @@ def make_project(directory: Path, *, rows: int = SMALL_ROWS, **overrides: object
     return directory
 
 
+TINY_TRAINING = {
+    "budget": {"trials": 2, "timeout_seconds": 60},
+    "model_families": ["lightgbm"],
+    "n_workers": 1,
+}
+
+
+def make_tiny_project(directory: Path, *, rows: int = 800) -> Path:
+    """The churn example with the smallest budget that still trains a real model: two
+    LightGBM trials on one worker, no SHAP. For tests about what happens after training."""
+    return make_project(directory, rows=rows, training=TINY_TRAINING, evaluation={"explain": False})
+
+
 def run_cli(
     *args: str, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

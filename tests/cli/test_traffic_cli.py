@@ -14,23 +14,14 @@ import pytest
 from headway import Project, run_pipeline
 from headway.controlplane import AuditLog, default_url
 from headway.registry import CHAMPION
-from tests.helpers import make_project, run_cli
+from tests.helpers import make_tiny_project, run_cli
 from tests.test_lazy_import import HEAVY, _imported
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """v1 the champion; v2 registered, not blessed (it does not beat v1)."""
-    root = make_project(
-        tmp_path_factory.mktemp("traffic-cli") / "churn",
-        rows=1000,
-        training={
-            "budget": {"trials": 2, "timeout_seconds": 60},
-            "model_families": ["lightgbm"],
-            "n_workers": 1,
-        },
-        evaluation={"explain": False},
-    )
+    root = make_tiny_project(tmp_path_factory.mktemp("traffic-cli") / "churn", rows=1000)
     loaded = Project.load(root)
     assert run_pipeline(loaded).version.aliases == (CHAMPION,)
     assert not run_pipeline(loaded).blessing.blessed

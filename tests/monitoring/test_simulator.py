@@ -20,23 +20,14 @@ from headway.datasets import make_stream
 from headway.exceptions import ConfigError, DataError, ServingError
 from headway.monitoring.simulator import PredictionClient, simulate
 from headway.predictions import open_prediction_log
-from tests.helpers import free_port, make_project, serving
+from tests.helpers import free_port, make_tiny_project, serving
 
 PREDICT_TOKEN = "simulator-predict-token-0123456789"
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    root = make_project(
-        tmp_path_factory.mktemp("simulate") / "churn",
-        rows=800,
-        training={
-            "budget": {"trials": 2, "timeout_seconds": 60},
-            "model_families": ["lightgbm"],
-            "n_workers": 1,
-        },
-        evaluation={"explain": False},
-    )
+    root = make_tiny_project(tmp_path_factory.mktemp("simulate") / "churn", rows=800)
     loaded = Project.load(root)
     assert run_pipeline(loaded).blessing.blessed
     return loaded

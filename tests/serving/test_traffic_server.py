@@ -22,7 +22,7 @@ from headway.controlplane import AuditLog, DeploymentStore
 from headway.predictions import open_prediction_log
 from headway.registry import CHAMPION, ModelRegistry
 from headway.registry.governance import Governor
-from tests.helpers import make_project, run_cli, serving
+from tests.helpers import make_tiny_project, run_cli, serving
 
 # A bound on waiting for both workers to follow (they look every second); never asserted.
 FOLLOW_DEADLINE_S = 30.0
@@ -30,16 +30,7 @@ FOLLOW_DEADLINE_S = 30.0
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    root = make_project(
-        tmp_path_factory.mktemp("traffic-server") / "churn",
-        rows=800,
-        training={
-            "budget": {"trials": 2, "timeout_seconds": 60},
-            "model_families": ["lightgbm"],
-            "n_workers": 1,
-        },
-        evaluation={"explain": False},
-    )
+    root = make_tiny_project(tmp_path_factory.mktemp("traffic-server") / "churn", rows=800)
     loaded = Project.load(root)
     assert run_pipeline(loaded).blessing.blessed
     run_pipeline(loaded)
