@@ -12,6 +12,7 @@ import json
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ from headway.pipeline.snapshots import fetch_snapshot
 from headway.project import Project
 from headway.registry import ModelRegistry, TrackedRun, layout
 
-__all__ = ["build_for_model", "load_reference", "log_reference"]
+__all__ = ["build_for_model", "load_reference", "log_reference", "registered_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,25 @@ def build_for_model(
         metrics=metrics,
         sample_rows=cfg.monitoring.sample_rows,
         seed=cfg.seed,
+    )
+
+
+def registered_model(estimator: Any, tags: dict[str, str], metric: str) -> TrainedModel:
+    """A registered version's estimator as a :class:`TrainedModel` (its input contract,
+    classes and threshold read back from the estimator, its family from the version's tags),
+    for the stages that take one: evaluation, gates, the monitoring reference."""
+    types = feature_types_of(estimator)
+    return TrainedModel(
+        family=tags.get(layout.FAMILY.name, "unknown"),
+        params={},
+        metric=metric,
+        valid_score=float("nan"),
+        n_trials=0,
+        feature_columns=types.columns,
+        categorical_columns=types.categorical,
+        classes=tuple(estimator.classes_) if hasattr(estimator, "classes_") else None,
+        threshold=getattr(estimator, "threshold", None),
+        estimator=estimator,
     )
 
 
@@ -141,19 +161,7 @@ def _rebuild(
         missing_timestamps="exclude",
     )
     estimator = registry.load_estimator(f"models:/{name}/{version}")
-    types = feature_types_of(estimator)
-    model = TrainedModel(
-        family=tags.get(layout.FAMILY.name, "unknown"),
-        params={},
-        metric=config.metric,
-        valid_score=float("nan"),
-        n_trials=0,
-        feature_columns=types.columns,
-        categorical_columns=types.categorical,
-        classes=tuple(estimator.classes_) if hasattr(estimator, "classes_") else None,
-        threshold=getattr(estimator, "threshold", None),
-        estimator=estimator,
-    )
+    model = registered_model(estimator, tags, config.metric)
     prefix = layout.METRIC.name
     metrics = {
         key[len(prefix) :]: float(value) for key, value in tags.items() if key.startswith(prefix)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from headway.artifacts import Blessing, EvaluationReport, TrainedModel
+from headway.artifacts import Blessing, EvaluationReport
 from headway.controlplane import AuditLog
 from headway.data import DatasetStore, ingest_and_validate
 from headway.data.split import row_identity
 from headway.evaluation import evaluate
-from headway.features import feature_types_of
 from headway.gates import gate
+from headway.pipeline.references import registered_model
 from headway.pipeline.run import split_dataset
 from headway.project import Project
-from headway.registry import ModelRegistry, layout
+from headway.registry import ModelRegistry
 
 __all__ = ["gate_version"]
 
@@ -42,19 +42,7 @@ def gate_version(
         from headway.features.forecast import refresh_history
 
         estimator = refresh_history(estimator, history)
-    types = feature_types_of(estimator)
-    model = TrainedModel(
-        family=info.tags.get(layout.FAMILY.name, "unknown"),
-        params={},
-        metric=cfg.metric,
-        valid_score=float("nan"),
-        n_trials=0,
-        feature_columns=types.columns,
-        categorical_columns=types.categorical,
-        classes=tuple(estimator.classes_) if hasattr(estimator, "classes_") else None,
-        threshold=getattr(estimator, "threshold", None),
-        estimator=estimator,
-    )
+    model = registered_model(estimator, info.tags, cfg.metric)
     evaluation, scores = evaluate(
         model, parts.test, target=cfg.data.target, task=cfg.task, metric=cfg.metric,
         seed=cfg.seed, config=cfg.evaluation,
