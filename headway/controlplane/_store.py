@@ -17,7 +17,20 @@ from headway.controlplane.migrate import open_schema
 if TYPE_CHECKING:
     from headway.project import Project
 
-__all__ = ["ControlPlaneStore"]
+__all__ = ["ControlPlaneStore", "check_text"]
+
+
+def check_text(key: str, value: object, limit: int) -> str:
+    """``value`` as a stored name: a non-empty string of at most ``limit`` characters.
+
+    Raises:
+        ValueError: it is not; the message names ``key``.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} must be a non-empty string, got {value!r}")
+    if len(value) > limit:
+        raise ValueError(f"{key} {value[:40]!r}... is longer than {limit} characters")
+    return value
 
 
 class ControlPlaneStore:

@@ -29,20 +29,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from headway.controlplane._store import ControlPlaneStore
+from headway.controlplane._store import ControlPlaneStore, check_text
 from headway.controlplane.events import AUDIT_ACTIONS, AuditEvent, default_actor
 from headway.controlplane.schema import MAX_NAME, MAX_VERSION, audit_table
 from headway.exceptions import HeadwayError
 
 __all__ = ["AuditLog"]
-
-
-def _check_text(key: str, value: str, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} must be a non-empty string, got {value!r}")
-    if len(value) > limit:
-        raise ValueError(f"{key} {value[:40]!r}... is longer than {limit} characters")
-    return value
 
 
 def _check_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -121,10 +113,10 @@ class AuditLog(ControlPlaneStore):
             raise ValueError(
                 f"unknown audit action {action!r}; choose one of {', '.join(AUDIT_ACTIONS)}"
             )
-        _check_text("model", model, MAX_NAME)
+        check_text("model", model, MAX_NAME)
         if version is not None:
-            version = _check_text("version", str(version), MAX_VERSION)
-        actor = _check_text("actor", actor if actor is not None else default_actor(), MAX_NAME)
+            version = check_text("version", str(version), MAX_VERSION)
+        actor = check_text("actor", actor if actor is not None else default_actor(), MAX_NAME)
         if not isinstance(reason, str):
             raise ValueError(f"reason must be a string, got {type(reason).__name__}")
         stored_details = _check_details(details)

@@ -44,7 +44,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from headway.controlplane._store import ControlPlaneStore
+from headway.controlplane._store import ControlPlaneStore, check_text
 from headway.controlplane.events import default_actor
 from headway.controlplane.schema import MAX_NAME, MAX_VERSION, deployments_table
 from headway.exceptions import HeadwayError
@@ -117,14 +117,6 @@ def default_deployment(model: str) -> Deployment:
     )
 
 
-def _check_text(key: str, value: object, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} must be a non-empty string, got {value!r}")
-    if len(value) > limit:
-        raise ValueError(f"{key} {value[:40]!r}... is longer than {limit} characters")
-    return value
-
-
 def check_deployment(
     *,
     candidate: str | None,
@@ -151,9 +143,9 @@ def check_deployment(
     if not math.isfinite(weight) or not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must be between 0 and 1, got {weight!r}")
     if candidate is not None:
-        candidate = _check_text("candidate", candidate, MAX_VERSION)
+        candidate = check_text("candidate", candidate, MAX_VERSION)
     if entity_column is not None:
-        entity_column = _check_text("entity_column", entity_column, MAX_NAME)
+        entity_column = check_text("entity_column", entity_column, MAX_NAME)
 
     if mode == "single":
         if candidate is not None:
@@ -210,7 +202,7 @@ class DeploymentStore(ControlPlaneStore):
             ValueError: empty model name.
             HeadwayError: the database cannot be read.
         """
-        _check_text("model", model, MAX_NAME)
+        check_text("model", model, MAX_NAME)
         query = select(deployments_table).where(deployments_table.c.model == model)
         try:
             with self._engine.connect() as conn:
@@ -279,11 +271,11 @@ class DeploymentStore(ControlPlaneStore):
                 reason that is not text. Nothing is written.
             HeadwayError: the database refused the write; nothing is written.
         """
-        _check_text("model", model, MAX_NAME)
+        check_text("model", model, MAX_NAME)
         candidate, mode, weight, entity_column = check_deployment(
             candidate=candidate, mode=mode, weight=weight, entity_column=entity_column
         )
-        actor = _check_text("actor", actor if actor is not None else default_actor(), MAX_NAME)
+        actor = check_text("actor", actor if actor is not None else default_actor(), MAX_NAME)
         if not isinstance(reason, str):
             raise ValueError(f"reason must be a string, got {type(reason).__name__}")
         values: dict[str, Any] = {

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from headway.controlplane._store import ControlPlaneStore
+from headway.controlplane._store import ControlPlaneStore, check_text
 from headway.controlplane.schema import MAX_NAME, MAX_VERSION, monitoring_table
 from headway.exceptions import HeadwayError
 
@@ -40,14 +40,6 @@ class StoredWindow:
     alarms: list[str]
     computed_at: datetime
     report: dict[str, Any]
-
-
-def _check(key: str, value: object, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} must be a non-empty string, got {value!r}")
-    if len(value) > limit:
-        raise ValueError(f"{key} {value[:40]!r}... is longer than {limit} characters")
-    return value
 
 
 def _utc(value: datetime, key: str) -> datetime:
@@ -76,8 +68,8 @@ class MonitoringStore(ControlPlaneStore):
             HeadwayError: the database refused the write.
         """
         try:
-            model = _check("model.name", report["model"]["name"], MAX_NAME)
-            version = _check("model.version", str(report["model"]["version"]), MAX_VERSION)
+            model = check_text("model.name", report["model"]["name"], MAX_NAME)
+            version = check_text("model.version", str(report["model"]["version"]), MAX_VERSION)
             start = _utc(datetime.fromisoformat(report["window"]["start"]), "window.start")
             end = _utc(datetime.fromisoformat(report["window"]["end"]), "window.end")
             rows = int(report["window"]["rows"])
@@ -122,7 +114,7 @@ class MonitoringStore(ControlPlaneStore):
         limit: int | None = None,
     ) -> list[StoredWindow]:
         """Stored windows of ``model`` ending after ``since``, newest first."""
-        _check("model", model, MAX_NAME)
+        check_text("model", model, MAX_NAME)
         query = select(monitoring_table).where(monitoring_table.c.model == model)
         if since is not None:
             query = query.where(monitoring_table.c.window_end > _utc(since, "since"))
