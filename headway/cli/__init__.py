@@ -9,6 +9,7 @@ import sys
 import typer
 
 from headway.cli._common import err_console
+from headway.cli.autopilot import autopilot, rollout_app
 from headway.cli.data import data_app, lineage, reproduce_command, validate
 from headway.cli.governance import (
     approve,
@@ -20,6 +21,7 @@ from headway.cli.governance import (
     reject,
     rollback,
 )
+from headway.cli.metrics import metrics
 from headway.cli.monitor import monitor
 from headway.cli.predict import predict
 from headway.cli.predictions import feedback, predictions
@@ -64,8 +66,11 @@ app.command()(predictions)
 app.command()(feedback)
 app.command()(monitor)
 app.command()(simulate)
+app.command()(autopilot)
+app.command()(metrics)
 app.add_typer(data_app, name="data")
 app.add_typer(traffic_app, name="traffic")
+app.add_typer(rollout_app, name="rollout")
 
 
 def _quiet_libraries(level: str) -> None:

@@ -6,6 +6,7 @@ and suggests the right one); :func:`load_config` reads and validates a whole fil
 
 from __future__ import annotations
 
+from headway.config.automation import AutomationConfig, RolloutConfig, RolloutStep
 from headway.config.controlplane import ControlPlaneConfig
 from headway.config.data import DataConfig, SourceConfig, SplitConfig
 from headway.config.evaluation import EvaluationConfig, Outcome
@@ -21,6 +22,7 @@ from headway.config.tracking import MlflowConfig
 from headway.config.training import CostConfig, Family, TrainingBudget, TrainingConfig
 
 __all__ = [
+    "AutomationConfig",
     "ControlPlaneConfig",
     "CostConfig",
     "DataConfig",
@@ -34,6 +36,8 @@ __all__ = [
     "Outcome",
     "PredictionLogConfig",
     "ProjectConfig",
+    "RolloutConfig",
+    "RolloutStep",
     "ServingConfig",
     "SourceConfig",
     "SplitConfig",

@@ -8,6 +8,7 @@ import json
 from pydantic import Field, model_validator
 
 from headway.config._base import Section
+from headway.config.automation import AutomationConfig
 from headway.config.controlplane import ControlPlaneConfig
 from headway.config.data import DataConfig, SplitConfig
 from headway.config.evaluation import EvaluationConfig
@@ -50,6 +51,7 @@ class ProjectConfig(Section):
     serving: ServingConfig = Field(default_factory=ServingConfig)
     predictions: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    automation: AutomationConfig = Field(default_factory=AutomationConfig)
 
     @model_validator(mode="after")
     def _metrics_fit_task(self) -> ProjectConfig:

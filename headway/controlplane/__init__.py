@@ -2,8 +2,9 @@
 
 It holds the audit log of governance decisions (:class:`AuditLog`) and the deployment
 record of each served model, its candidate version and how traffic is split with it
-(:class:`DeploymentStore`), and the windows ``headway monitor`` tested
-(:class:`MonitoringStore`). The store is
+(:class:`DeploymentStore`), the windows ``headway monitor`` tested
+(:class:`MonitoringStore`), the autopilot's rollouts (:class:`RolloutStore`) and leases
+(:class:`LeaseStore`). The store is
 embedded by default (SQLite at ``DIR/.headway/control.db``, see :func:`default_url`) and
 shared by URL for a team (PostgreSQL: ``control_plane.url`` or ``HEADWAY_CONTROL_DB_URL``).
 
@@ -17,7 +18,7 @@ to upgrade headway. :func:`upgrade` does the same without opening a store, and
 Modules: ``events`` (the audit vocabulary, no database code), ``engine`` (URLs and
 engines), ``schema`` (the tables, the single source of truth), ``migrate`` (the upgrade on
 open), ``audit`` (the audit log), ``deployments`` (the deployment records), ``monitoring``
-(the tested windows). Names that
+(the tested windows), ``rollouts`` and ``leases`` (the autopilot's state). Names that
 need SQLAlchemy load on first use.
 """
 
@@ -37,8 +38,15 @@ from headway.controlplane.events import (
 if TYPE_CHECKING:
     from headway.controlplane.audit import AuditLog
     from headway.controlplane.deployments import MODES, Deployment, DeploymentStore
+    from headway.controlplane.leases import Lease, LeaseStore
     from headway.controlplane.migrate import current_revision, head_revision, upgrade
     from headway.controlplane.monitoring import MonitoringStore, StoredWindow
+    from headway.controlplane.rollouts import (
+        Rollout,
+        RolloutConflictError,
+        RolloutStore,
+        StaleRolloutError,
+    )
     from headway.controlplane.schema import SCHEMA_VERSION
 
 __all__ = [
@@ -50,7 +58,13 @@ __all__ = [
     "AuditLog",
     "Deployment",
     "DeploymentStore",
+    "Lease",
+    "LeaseStore",
     "MonitoringStore",
+    "Rollout",
+    "RolloutConflictError",
+    "RolloutStore",
+    "StaleRolloutError",
     "StoredWindow",
     "current_revision",
     "default_actor",
@@ -67,7 +81,13 @@ __getattr__, __dir__ = lazy_exports(
         "Deployment": ".deployments",
         "DeploymentStore": ".deployments",
         "MODES": ".deployments",
+        "Lease": ".leases",
+        "LeaseStore": ".leases",
         "MonitoringStore": ".monitoring",
+        "Rollout": ".rollouts",
+        "RolloutConflictError": ".rollouts",
+        "RolloutStore": ".rollouts",
+        "StaleRolloutError": ".rollouts",
         "StoredWindow": ".monitoring",
         "SCHEMA_VERSION": ".schema",
         "current_revision": ".migrate",

@@ -33,6 +33,20 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "archived",
     "forced",
     "traffic",
+    # The autopilot (headway.automation): each step of the closed loop, with its evidence.
+    "trigger_fired",
+    "retrain_started",
+    "retrain_finished",
+    "retrain_failed",
+    "rollout_started",
+    "rollout_advanced",
+    "rollout_held",
+    "rollout_promoted",
+    "rollout_rolled_back",
+    "rollout_expired",
+    "rollout_paused",
+    "rollout_resumed",
+    "rollout_aborted",
 )
 
 

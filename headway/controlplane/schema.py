@@ -32,15 +32,17 @@ __all__ = [
     "VERSION_TABLE",
     "audit_table",
     "deployments_table",
+    "leases_table",
     "meta_table",
     "metadata",
     "monitoring_table",
+    "rollouts_table",
 ]
 
 # Version of the control-plane schema this headway writes, stored in ``headway_meta``.
 # headway 0.1.0 refuses a database whose number is higher than its own (1): raise it
 # with every migration that an older headway must not write past.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA_VERSION_KEY = "schema_version"
 
 # Every table headway owns starts with this; others in a shared database are left alone.
@@ -106,6 +108,39 @@ monitoring_table = Table(
     Column("computed_at", UTCDateTime(), nullable=False),
     Column("report", JSON(), nullable=False),
     Index("ix_headway_monitoring_model_end", "model", "window_end"),
+)
+
+# One row per rollout the autopilot started: its state machine (status, step) in columns,
+# its evidence and counters in ``state`` (see headway.controlplane.rollouts).
+rollouts_table = Table(
+    "headway_rollouts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("model", String(MAX_NAME), nullable=False),
+    Column("candidate", String(MAX_VERSION), nullable=False),
+    Column("champion", String(MAX_VERSION), nullable=True),
+    Column("strategy", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("step", Integer(), nullable=False),
+    Column("revision", Integer(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("step_started_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    Column("reason", Text(), nullable=False),
+    Column("state", JSON(), nullable=False),
+    Index("ix_headway_rollouts_model_status", "model", "status"),
+)
+
+# Leases: one holder at a time per name (e.g. the autopilot of one project), until it
+# stops renewing (see headway.controlplane.leases).
+leases_table = Table(
+    "headway_leases",
+    metadata,
+    Column("name", String(MAX_NAME), primary_key=True),
+    Column("holder", String(MAX_NAME), nullable=False),
+    Column("acquired_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
 )
 
 meta_table = Table(

@@ -54,6 +54,7 @@ def ingest_and_validate(
     frame: pd.DataFrame | None = None,
     now: datetime | None = None,
     strict: bool = True,
+    source_uri: str | None = None,
 ) -> Dataset:
     """Read, validate and version the project's table (or ``frame``, from the Python API).
 
@@ -63,6 +64,8 @@ def ingest_and_validate(
     Args:
         strict: raise on error-severity failures (the pipeline); with ``False`` a failing
             report is returned instead, for ``headway validate`` to show, and nothing is saved.
+        source_uri: where ``frame`` came from, recorded in its dataset version (default
+            ``python:dataframe``), e.g. the prediction-log window of a retraining table.
 
     Raises:
         DataError: the data cannot be read or (``strict``) fails an error-severity check;
@@ -85,7 +88,7 @@ def ingest_and_validate(
     else:
         frame, source_uri, fmt, where = (
             frame.reset_index(drop=True),
-            "python:dataframe",
+            source_uri or "python:dataframe",
             "pandas",
             "DataFrame",
         )

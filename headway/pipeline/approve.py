@@ -17,6 +17,7 @@ from pathlib import Path
 from headway.controlplane import AuditLog
 from headway.exceptions import GovernanceError
 from headway.pipeline.regate import gate_version
+from headway.pipeline.run import rolls_out
 from headway.project import Project
 from headway.registry import CHAMPION, ModelRegistry, ModelVersionInfo, layout
 from headway.registry.governance import Governor
@@ -45,7 +46,9 @@ def approve_version(
     project: Project, name: str, version: str, *, actor: str, reason: str
 ) -> ModelVersionInfo:
     """Approve ``name``/``version`` and make it champion; re-gate it first when today's
-    champion is not the one it was gated against.
+    champion is not the one it was gated against. When the project's autopilot rolls
+    versions out (:func:`rolls_out`), the approval is recorded only: the autopilot starts
+    the version's rollout and promotes it on online evidence.
 
     Raises:
         ModelNotFoundError: no such version.
@@ -71,4 +74,5 @@ def approve_version(
                     f"champion is v{champion.version}: re-gated on today's data, it is not "
                     f"blessed ({failed}). Nothing was approved; see 'headway audit'."
                 )
-        return governor.approve(version, actor=actor, reason=reason)
+        promote = not (rolls_out(project) and champion is not None)
+        return governor.approve(version, actor=actor, reason=reason, promote=promote)

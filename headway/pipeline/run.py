@@ -6,6 +6,8 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import numpy as np
@@ -107,6 +109,8 @@ def run_pipeline(
     *,
     observer: PipelineObserver | None = None,
     frame: pd.DataFrame | None = None,
+    source_uri: str | None = None,
+    lineage_extra: Mapping[str, str] | None = None,
 ) -> PipelineResult:
     """Run the whole loop once for ``project`` and return what it produced.
 
@@ -114,6 +118,9 @@ def run_pipeline(
         project: the loaded project.
         observer: receives progress events.
         frame: train on this table instead of ``data.source`` (Python API).
+        source_uri: where ``frame`` came from, recorded in its dataset version.
+        lineage_extra: more lineage tags for the version (e.g. the retraining trigger and
+            the prediction-log window its new rows came from).
 
     Bad data stops the run before anything is written to MLflow. A candidate that fails
     the gates is still registered (tag ``headway.blessed=false``) but gets no alias.
@@ -133,7 +140,7 @@ def run_pipeline(
     obs.stage_started("data")
     store = DatasetStore(project.datasets_dir)
     dataset = ingest_and_validate(
-        cfg.data, task=cfg.task, root=project.root, store=store, frame=frame
+        cfg.data, task=cfg.task, root=project.root, store=store, frame=frame, source_uri=source_uri
     )
     version, report = dataset.version, dataset.report
     parts = split_dataset(dataset, cfg)
@@ -154,6 +161,7 @@ def run_pipeline(
         "snapshot_uri": version.snapshot_uri,
         "packages": json.dumps(environment(), sort_keys=True),
         **code_revision(project.root),
+        **dict(lineage_extra or {}),
     }
     with registry.start_run(
         experiment_id, name=f"{cfg.name}-run", tags=layout.tags(lineage)
@@ -180,6 +188,7 @@ def run_pipeline(
         run.log_text(redact_yaml(config_text), layout.CONFIG_FILE.path)
 
         obs.stage_started("train")
+        training_started_at = datetime.now(UTC)
 
         def on_trial(record: TrialRecord) -> None:
             trial = registry.start_run(experiment_id, name=f"trial-{record.number}", parent=run)
@@ -287,7 +296,13 @@ def run_pipeline(
             ref = governor.after_gate(
                 ref,
                 blessing,
-                details={"run_id": run.run_id, "dataset_hash": version.content_hash},
+                details={
+                    "run_id": run.run_id,
+                    "dataset_hash": version.content_hash,
+                    "training_started_at": training_started_at.isoformat(),
+                    "training_finished_at": datetime.now(UTC).isoformat(),
+                },
+                rollout=rolls_out(project),
             )
             markdown, html = model_card(registry, audit, ref.name, ref.version)
         run.log_text(markdown, layout.MODEL_CARD_MD.path)
@@ -307,6 +322,14 @@ def run_pipeline(
         tracking_uri=project.tracking_uri,
         duration_seconds=time.perf_counter() - started,
     )
+
+
+def rolls_out(project: Project) -> bool:
+    """Whether a blessed version of this project goes through the autopilot's rollout
+    (``automation.enabled`` with a strategy other than ``direct``) instead of straight to
+    ``champion`` (when there is a champion to compare it with)."""
+    automation = project.config.automation
+    return automation.enabled and automation.rollout.strategy != "direct"
 
 
 def split_dataset(dataset: Dataset, cfg: ProjectConfig) -> Split:

@@ -28,6 +28,7 @@ __all__ = [
     "JOINED_COLUMNS",
     "PREDICTION_COLUMNS",
     "ROUTES",
+    "SHADOW_SUFFIX",
     "BasePredictionLog",
     "Feedback",
     "FeedbackResult",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 ROUTES = frozenset({"champion", "canary", "shadow", "batch"})
+# A shadow row is logged under the id of the champion row it shadows plus this suffix, so
+# that the label sent for the champion's answer also scores the shadow's.
+SHADOW_SUFFIX = "-shadow"
 PREDICTION_COLUMNS = (
     "prediction_id",
     "timestamp",

@@ -78,9 +78,15 @@ class Governor:
         *,
         details: dict[str, Any],
         actor: str | None = None,
+        rollout: bool = False,
     ) -> ModelVersionRef:
         """Record a new version and its gate decision, and apply the promotion policy (a
-        blessing that asks for a review waits for approval under either policy)."""
+        blessing that asks for a review waits for approval under either policy).
+
+        With ``rollout`` (the project's autopilot rolls versions out) a blessed version
+        becomes ``challenger`` instead of ``champion`` when there is a champion to compare
+        it with: the autopilot starts its rollout (under ``manual`` once it is approved).
+        """
         actor = actor or default_actor()
         value = blessing.candidate_value
         self.audit.record(
@@ -104,6 +110,9 @@ class Governor:
             return ref
         if self.promotion == "manual" or blessing.review:
             self._tag(ref.version, {_APPROVAL: "pending"})
+            self.registry.set_alias(self.name, CHALLENGER, ref.version)
+            return ModelVersionRef(ref.name, ref.version, ref.run_id, aliases=(CHALLENGER,))
+        if rollout and self.registry.version_by_alias(self.name, CHAMPION) is not None:
             self.registry.set_alias(self.name, CHALLENGER, ref.version)
             return ModelVersionRef(ref.name, ref.version, ref.run_id, aliases=(CHALLENGER,))
         self._promote(ref.version, actor=actor, reason=f"blessed: @{CHAMPION} moves automatically")
@@ -138,8 +147,13 @@ class Governor:
             )
         return info
 
-    def approve(self, version: str, *, actor: str, reason: str) -> ModelVersionInfo:
-        """Approve a version and make it champion.
+    def approve(
+        self, version: str, *, actor: str, reason: str, promote: bool = True
+    ) -> ModelVersionInfo:
+        """Approve a version and (with ``promote``) make it champion.
+
+        Without ``promote`` the approval is recorded only: the project's autopilot rolls
+        the version out and promotes it on online evidence.
 
         The caller re-gates a version first when the champion changed since it was gated
         (:func:`headway.pipeline.approve_version` does).
@@ -151,7 +165,7 @@ class Governor:
         info = self.approvable(version)
         self._tag(version, self._approval_tags("approved", actor, reason))
         self.audit.record("approved", model=self.name, version=version, actor=actor, reason=reason)
-        if CHAMPION not in info.aliases:  # promoted by hand before: approval on record only
+        if promote and CHAMPION not in info.aliases:  # promoted by hand before: on record only
             self._promote(version, actor=actor, reason=f"approved: {reason}")
         return self.registry.get_version(self.name, version)
 

@@ -117,6 +117,21 @@ GIT_COMMIT = Tag("git_commit", "commit of the project directory", required=False
 GIT_DIRTY = Tag(
     "git_dirty", "true when the project directory had uncommitted changes", required=False
 )
+# Lineage of a table the autopilot built for a retraining: the champion's training data
+# plus the labelled rows of a prediction-log window.
+RETRAIN_TRIGGER = Tag(
+    "retrain_trigger", "what started the retraining (schedule, volume, drift, ...)", required=False
+)
+BASE_DATASET_HASH = Tag(
+    "base_dataset_hash", "the champion's training dataset the retraining extended", required=False
+)
+LOG_WINDOW_START = Tag(
+    "log_window_start", "first prediction time of the logged rows added (UTC)", required=False
+)
+LOG_WINDOW_END = Tag(
+    "log_window_end", "end of the prediction-log window read (UTC, exclusive)", required=False
+)
+LOG_ROWS = Tag("log_rows", "labelled prediction-log rows added to the table", required=False)
 
 # What the pipeline knows at registration.
 TASK = Tag("task", "binary, multiclass, regression or forecast")
@@ -145,6 +160,12 @@ PREVIOUS_CHAMPION = Tag(
 )
 ROLLED_BACK = Tag("rolled_back", "true when champion moved back from it", "governance", False)
 ARCHIVED = Tag("archived", "true when the version was retired", "governance", required=False)
+ROLLOUT = Tag(
+    "rollout",
+    "how the autopilot's rollout of it ended: promoted, rolled_back, expired or aborted",
+    "governance",
+    required=False,
+)
 
 # On the nested run of each trial.
 TRIAL_STATE = Tag("trial_state", "complete, pruned or failed")
@@ -160,6 +181,11 @@ LINEAGE_TAGS: tuple[Tag, ...] = (
     PACKAGES,
     GIT_COMMIT,
     GIT_DIRTY,
+    RETRAIN_TRIGGER,
+    BASE_DATASET_HASH,
+    LOG_WINDOW_START,
+    LOG_WINDOW_END,
+    LOG_ROWS,
 )
 VERSION_TAGS: tuple[Tag, ...] = (
     *LINEAGE_TAGS,
@@ -181,6 +207,7 @@ VERSION_TAGS: tuple[Tag, ...] = (
     PREVIOUS_CHAMPION,
     ROLLED_BACK,
     ARCHIVED,
+    ROLLOUT,
 )
 RUN_TAGS: tuple[Tag, ...] = (*LINEAGE_TAGS, BLESSED)
 TRIAL_TAGS: tuple[Tag, ...] = (TRIAL_STATE, TRIAL_ERROR)

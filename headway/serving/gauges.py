@@ -5,17 +5,28 @@
 model while it follows the registry and publishes it, so that Prometheus (and the rules in
 ``deploy/prometheus``) alert on drift and performance without another exporter. Every
 worker reads the same row and sets the same values (``livemax`` across workers).
+
+**Delivery gauges.** The server also reads its model's audit log and publishes the delivery
+metrics of the last 30 days (:mod:`headway.controlplane.delivery`): deployments per day,
+the latest deployment's lead time from the end of training, the change failure ratio, the
+mean time to recovery and the model's age, each labelled by model (``headway_delivery_*``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Gauge
 
-__all__ = ["MonitoringGauges"]
+if TYPE_CHECKING:
+    from headway.controlplane.delivery import DeliveryMetrics
+
+__all__ = ["DELIVERY_WINDOW_DAYS", "DeliveryGauges", "MonitoringGauges"]
+
+# The window of the delivery gauges, in days.
+DELIVERY_WINDOW_DAYS = 30.0
 
 
 def _gauge(name: str, doc: str, labels: list[str], registry: CollectorRegistry) -> Gauge:
@@ -32,8 +43,83 @@ def _number(value: Any) -> float:
 
 
 @dataclass
+class DeliveryGauges:
+    """The delivery metrics of the served model, and the label sets given a value.
+
+    A metric that is not known (``None``: never deployed, no incident recovered) leaves
+    its gauge unset; one that was known and no longer is shows NaN, as the monitoring
+    gauges do for a stale label set (a worker cannot remove a series the other workers
+    wrote).
+    """
+
+    deployments_per_day: Gauge
+    lead_time: Gauge
+    change_failure_ratio: Gauge
+    mean_time_to_recovery: Gauge
+    model_age: Gauge
+    _set: set[tuple[str, str]] = field(default_factory=set)
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> DeliveryGauges:
+        return cls(
+            deployments_per_day=_gauge(
+                "headway_delivery_deployments_per_day",
+                "Promotions of the model per day over the last 30 days.",
+                ["model"],
+                registry,
+            ),
+            lead_time=_gauge(
+                "headway_delivery_lead_time_seconds",
+                "Seconds from the end of training to the promotion of the latest deployment.",
+                ["model"],
+                registry,
+            ),
+            change_failure_ratio=_gauge(
+                "headway_delivery_change_failure_ratio",
+                "Changes rolled back over changes made (promotions and rollouts rolled back) "
+                "over the last 30 days.",
+                ["model"],
+                registry,
+            ),
+            mean_time_to_recovery=_gauge(
+                "headway_delivery_mean_time_to_recovery_seconds",
+                "Mean seconds from a drift or performance trigger to the champion's "
+                "replacement or rollback, over the last 30 days.",
+                ["model"],
+                registry,
+            ),
+            model_age=_gauge(
+                "headway_delivery_model_age_seconds",
+                "Seconds since the model was last promoted.",
+                ["model"],
+                registry,
+            ),
+        )
+
+    def publish(self, metrics: DeliveryMetrics) -> None:
+        """Show ``metrics`` under its model's label."""
+        values = {
+            "deployments_per_day": metrics.deployment_frequency_per_day,
+            "lead_time": metrics.last_lead_time_from_training_end_seconds,
+            "change_failure_ratio": metrics.change_failure_rate,
+            "mean_time_to_recovery": metrics.mean_time_to_recovery_seconds,
+            "model_age": metrics.model_age_seconds,
+        }
+        for name, value in values.items():
+            gauge: Gauge = getattr(self, name)
+            key = (name, metrics.model)
+            if value is not None:
+                gauge.labels(metrics.model).set(_number(value))
+                self._set.add(key)
+            elif key in self._set:
+                gauge.labels(metrics.model).set(math.nan)
+                self._set.discard(key)
+
+
+@dataclass
 class MonitoringGauges:
-    """The gauges, and the label sets set last (cleared when a newer window replaces them)."""
+    """The gauges, and the label sets set last (cleared when a newer window replaces them);
+    the delivery gauges come with them (:attr:`delivery`)."""
 
     registry: CollectorRegistry
     drift_detected: Gauge
@@ -47,6 +133,7 @@ class MonitoringGauges:
     performance_dropped: Gauge
     window_end: Gauge
     window_rows: Gauge
+    delivery: DeliveryGauges
     shown: int | None = None
     _set: list[tuple[Gauge, tuple[str, ...]]] = field(default_factory=list)
 
@@ -120,6 +207,7 @@ class MonitoringGauges:
                 ["model", "version"],
                 registry,
             ),
+            delivery=DeliveryGauges.create(registry),
         )
 
     def _put(self, gauge: Gauge, labels: tuple[str, ...], value: float) -> None:

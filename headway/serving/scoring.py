@@ -49,6 +49,7 @@ class _Pending:
     n_rows: int
     started: float
     future: asyncio.Future[dict[str, Any]] = field(repr=False)
+    ids: list[str] | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -137,8 +138,13 @@ class Scorer:
 
     # -- requests -----------------------------------------------------------------------
 
-    async def predict(self, parsed: ParsedRequest, *, explain: int = 0) -> dict[str, Any]:
+    async def predict(
+        self, parsed: ParsedRequest, *, explain: int = 0, ids: list[str] | None = None
+    ) -> dict[str, Any]:
         """The response body of one request (predictions, ids, warnings), once logged.
+
+        ``ids``: the prediction ids to log the rows under (new random ones by default); a
+        shadow scorer logs under the champion's ids plus a suffix.
 
         Raises:
             InvalidRequestError: see :meth:`ServedModel.predict`.
@@ -153,8 +159,7 @@ class Scorer:
             result = await run_in_threadpool(self.model.predict, frame, explain=explain)
             self._observe(result)
             raw = {str(c): frame[c].tolist() for c in frame.columns}
-            ids = await self._logged(raw, len(frame), result, started)
-            result["prediction_ids"] = ids
+            result["prediction_ids"] = await self._logged(raw, len(frame), result, started, ids)
             return result
         assert parsed.columns is not None
         if not self.batching:
@@ -162,11 +167,11 @@ class Scorer:
             self.metrics.batch_rows.observe(parsed.n_rows)
             self._observe(result)
             result["prediction_ids"] = await self._logged(
-                parsed.columns, parsed.n_rows, result, started
+                parsed.columns, parsed.n_rows, result, started, ids
             )
             return result
         loop = asyncio.get_running_loop()
-        pending = _Pending(clean, parsed.columns, parsed.n_rows, started, loop.create_future())
+        pending = _Pending(clean, parsed.columns, parsed.n_rows, started, loop.create_future(), ids)
         if self._queue is None:
             self._queue = asyncio.Queue()
         self._queue.put_nowait(pending)
@@ -229,7 +234,7 @@ class Scorer:
         records: list[Any] = []
         ids: list[list[str]] = []
         for p, piece in zip(batch, pieces, strict=True):
-            made, rows = self._records(p.raw, p.n_rows, piece, p.started)
+            made, rows = self._records(p.raw, p.n_rows, piece, p.started, p.ids)
             records.extend(made)
             ids.append(rows)
         try:
@@ -263,8 +268,9 @@ class Scorer:
         n_rows: int,
         result: dict[str, Any],
         started: float,
+        given: list[str] | None = None,
     ) -> list[str]:
-        records, ids = self._records(raw, n_rows, result, started)
+        records, ids = self._records(raw, n_rows, result, started, given)
         await self._append(records)
         return ids
 
@@ -274,8 +280,9 @@ class Scorer:
         n_rows: int,
         result: Mapping[str, Any],
         started: float,
+        given: list[str] | None = None,
     ) -> tuple[list[Any], list[str]]:
-        ids = new_ids(n_rows)
+        ids = given if given is not None and len(given) == n_rows else new_ids(n_rows)
         if self.log is None:
             return [], ids
         name, version = self._labels

@@ -15,7 +15,9 @@ version again only when the alias moves once more.
 The same poll reads the model's deployment record in the control plane
 (:mod:`headway.controlplane.deployments`, set by ``headway traffic set``): a candidate
 version and a mode. ``shadow``: the candidate also scores every request in the background
-and its answers are logged with route ``shadow``; the champion answers. ``canary``: each
+and its answers are logged with route ``shadow`` under the champion row's id plus
+``-shadow`` (a label sent for the champion's answer scores the candidate's too); the champion
+answers. ``canary``: each
 request goes to the candidate with probability ``weight``. ``ab``: each row goes to the
 candidate when a hash of its ``entity_column`` value falls under ``weight``, so that an
 entity always meets the same version (rows of one request may be split between the two,
@@ -26,7 +28,9 @@ and are answered in their order). Answers of the candidate are logged with route
 **Monitoring gauges.** The same poll reads, every few seconds, the latest window ``headway
 monitor`` stored for the model in the control plane and publishes its verdicts (drift per
 column, dataset and output drift, realised and estimated performance with intervals) as
-gauges (:mod:`headway.serving.gauges`).
+gauges (:mod:`headway.serving.gauges`). Every half minute it also reads the model's audit
+log and publishes its delivery metrics (deployments per day, lead time, change failure
+ratio, mean time to recovery, model age) as ``headway_delivery_*`` gauges.
 
 **Fallback.** The version the champion replaced (its ``headway.previous_champion`` tag) is
 loaded in the background as a fallback. When the model raises while scoring a request, or
@@ -47,7 +51,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from headway.exceptions import InvalidRequestError, PredictionLogError
+from headway.predictions.base import SHADOW_SUFFIX
 from headway.registry import ModelRegistry, layout
+from headway.serving.gauges import DELIVERY_WINDOW_DAYS
 from headway.serving.metrics import ServingMetrics
 from headway.serving.model import ServedModel
 from headway.serving.protocol import ParsedRequest
@@ -60,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds between two looks at the stored monitoring windows.
 _MONITOR_SECONDS = 10.0
+# Seconds between two reads of the audit log for the delivery gauges.
+_DELIVERY_SECONDS = 30.0
 _ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
 
 
@@ -97,6 +105,8 @@ class ServingState:
         self._deployments: Any | None = None  # the control-plane store, once opened
         self._monitoring: Any | None = None  # the stored monitoring windows, once opened
         self._monitoring_checked = 0.0
+        self._audit: Any | None = None  # the audit log, once opened
+        self._delivery_checked = 0.0
         self._fallback_for: str | None = None  # the champion version it backs up
 
     def _scorer(self, model: ServedModel, route: str = "champion") -> Scorer:
@@ -164,6 +174,7 @@ class ServingState:
                 if self.settings.control_db_url is not None and self.model.name:
                     await self.check_deployment(self.model.name, loop)
                     await self.check_monitoring(self.model.name, loop)
+                    await self.check_delivery(self.model.name, loop)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the registry is unreachable for a moment: keep serving
@@ -260,6 +271,23 @@ class ServingState:
         if window is not None:
             self.metrics.monitoring.publish(window.id, window.window_end.timestamp(), window.report)
 
+    async def check_delivery(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
+        """Publish the model's delivery metrics from the audit log as gauges (computed every
+        ``_DELIVERY_SECONDS``: deployments are hours to days apart)."""
+        now = time.monotonic()
+        if now - self._delivery_checked < _DELIVERY_SECONDS:
+            return
+        self._delivery_checked = now
+        from headway.controlplane.audit import AuditLog
+        from headway.controlplane.delivery import read_delivery_metrics
+
+        def read() -> Any:
+            if self._audit is None:
+                self._audit = AuditLog(self.settings.control_db_url or "")
+            return read_delivery_metrics(self._audit, model=name, window_days=DELIVERY_WINDOW_DAYS)
+
+        self.metrics.monitoring.delivery.publish(await loop.run_in_executor(None, read))
+
     async def check_deployment(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
         """One look at the deployment record: apply it when its revision has changed."""
         from headway.controlplane.deployments import DeploymentStore
@@ -337,7 +365,10 @@ class ServingState:
             return self._named(result, answered)
         if mode == "shadow":
             answered, result = await self._guarded(champion, parsed, explain)
-            task = asyncio.get_running_loop().create_task(self._shadow(candidate, parsed))
+            twins = [f"{i}{SHADOW_SUFFIX}" for i in result.get("prediction_ids") or []]
+            task = asyncio.get_running_loop().create_task(
+                self._shadow(candidate, parsed, twins or None)
+            )
             self._shadows.add(task)
             task.add_done_callback(self._shadows.discard)
             return self._named(result, answered)
@@ -356,9 +387,14 @@ class ServingState:
         ).inc()
         return result
 
-    async def _shadow(self, candidate: Scorer, parsed: ParsedRequest) -> None:
+    async def _shadow(
+        self, candidate: Scorer, parsed: ParsedRequest, ids: list[str] | None = None
+    ) -> None:
+        """Score a request with the candidate in the background; its rows are logged under
+        the champion's ids plus :data:`~headway.predictions.SHADOW_SUFFIX`, so that the
+        labels sent for the champion's answers score the candidate's too."""
         try:
-            await candidate.predict(parsed)
+            await candidate.predict(parsed, ids=ids)
             self.metrics.routed.labels(
                 candidate.model.name or "", candidate.model.version or "", "shadow"
             ).inc()
@@ -410,6 +446,8 @@ class ServingState:
             self._deployments.close()
         if self._monitoring is not None:
             self._monitoring.close()
+        if self._audit is not None:
+            self._audit.close()
         self.writer.shutdown(wait=True)
         if self.log is None:
             return

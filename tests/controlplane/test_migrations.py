@@ -40,7 +40,7 @@ from headway.controlplane.migrate import alembic_config
 from headway.controlplane.schema import VERSION_TABLE, metadata
 from headway.exceptions import HeadwayError
 
-HEAD = "0005"
+HEAD = "0006"
 NEWER = "Upgrade headway (pip install -U headway)"
 
 # What headway 0.1.0's metadata.create_all ran, per dialect.
@@ -210,7 +210,7 @@ def _schema_differences(url: str, target: sa.MetaData) -> list[Any]:
 
 def test_head_is_the_newest_revision() -> None:
     assert head_revision() == HEAD
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
 
 
 def test_0_1_0_database_is_upgraded_in_place_keeping_rows(audit_url: str) -> None:
@@ -274,6 +274,8 @@ def _open_and_append(url: str, worker: int, barrier: multiprocessing.synchronize
 
 DEPLOYMENTS = "headway_deployments"
 MONITORING = "headway_monitoring"
+ROLLOUTS = "headway_rollouts"
+LEASES = "headway_leases"
 ROW_0003 = {
     "at": datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
     "action": "promoted",
@@ -341,7 +343,7 @@ def test_0003_database_is_upgraded_to_0004_keeping_rows(audit_url: str) -> None:
         )
 
     assert current_revision(audit_url) == HEAD
-    assert _schema_version(audit_url) == "5"
+    assert _schema_version(audit_url) == str(SCHEMA_VERSION)
     assert _schema_differences(audit_url, metadata) == []
     with AuditLog(audit_url) as log:
         assert log.events() == [AuditEvent(id=1, **ROW_0003)]
@@ -367,12 +369,15 @@ def test_0004_downgrade_drops_the_deployments_and_upgrades_again(audit_url: str)
     assert _schema_version(audit_url) == "3"
     with _connect(audit_url) as conn:
         assert DEPLOYMENTS not in sa.inspect(conn).get_table_names()
-    assert _schema_differences(audit_url, _metadata_without(DEPLOYMENTS, MONITORING)) == []
+    assert (
+        _schema_differences(audit_url, _metadata_without(DEPLOYMENTS, MONITORING, ROLLOUTS, LEASES))
+        == []
+    )
 
     with AuditLog(audit_url) as log:  # opening upgrades it again, to an empty record
         assert log.events() == [kept]
     assert current_revision(audit_url) == HEAD
-    assert _schema_version(audit_url) == "5"
+    assert _schema_version(audit_url) == str(SCHEMA_VERSION)
     with DeploymentStore(audit_url) as store:
         assert store.get("churn").revision == 0
 
@@ -388,7 +393,7 @@ def test_headway_of_schema_version_3_refuses_the_upgraded_database(
     shutil.copytree(
         migrate._MIGRATIONS_DIR,
         older,
-        ignore=shutil.ignore_patterns("0004_*", "0005_*", "__pycache__"),
+        ignore=shutil.ignore_patterns("0004_*", "0005_*", "0006_*", "__pycache__"),
     )
     assert sorted(p.name for p in (older / "versions").glob("*.py"))[-1].startswith("0003_")
     monkeypatch.setattr(migrate, "_MIGRATIONS_DIR", older)
@@ -434,7 +439,7 @@ def test_opening_twice_changes_nothing_the_second_time(
     with AuditLog(audit_url) as log:
         log.record("registered", model="m", version="1")
     first = [r.getMessage() for r in caplog.records if "Running upgrade" in r.getMessage()]
-    assert len(first) == 5  # -> 0001, 0001 -> 0002, ..., 0004 -> 0005
+    assert len(first) == 6  # -> 0001, 0001 -> 0002, ..., 0005 -> 0006
     before = _snapshot(audit_url)
     caplog.clear()
 
@@ -543,3 +548,27 @@ def test_password_is_hidden_in_errors() -> None:
         message = str(info.value)
         assert "s3cret-pw" not in message
         assert "headway:***@127.0.0.1" in message
+
+
+# --- From revision 0005 to 0006: rollouts and leases ------------------------------------
+
+
+def test_0006_downgrade_drops_rollouts_and_leases_and_upgrades_again(audit_url: str) -> None:
+    with AuditLog(audit_url) as log:
+        kept = log.record("registered", model="churn", version="2", actor="bo")
+
+    _alembic(audit_url, "downgrade", "0005")
+
+    assert current_revision(audit_url) == "0005"
+    assert _schema_version(audit_url) == "5"
+    with _connect(audit_url) as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    assert ROLLOUTS not in tables and LEASES not in tables
+    assert MONITORING in tables
+    assert _schema_differences(audit_url, _metadata_without(ROLLOUTS, LEASES)) == []
+
+    with AuditLog(audit_url) as log:
+        assert log.events() == [kept]
+    assert current_revision(audit_url) == HEAD
+    assert _schema_version(audit_url) == "6"
+    assert _schema_differences(audit_url, metadata) == []
