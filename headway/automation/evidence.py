@@ -94,17 +94,27 @@ def _same(prediction: Any, label: Any) -> float:
 
 def js_distance(a: np.ndarray, b: np.ndarray, *, bins: int = 10) -> float | None:
     """Jensen-Shannon distance (base 2, in [0, 1]) between two samples of predictions:
-    numbers on shared quantile bins of both, anything else by value. ``None`` when
-    either is empty."""
+    numbers with many distinct values on the union of both samples' quantile bins, class
+    labels and other few-valued outputs by value. ``None`` when either is empty."""
     if len(a) == 0 or len(b) == 0:
         return None
     from scipy.spatial.distance import jensenshannon
 
     numeric_a = pd.to_numeric(pd.Series(a), errors="coerce")
     numeric_b = pd.to_numeric(pd.Series(b), errors="coerce")
-    if numeric_a.notna().all() and numeric_b.notna().all():
-        both = np.concatenate([numeric_a.to_numpy(float), numeric_b.to_numpy(float)])
-        edges = np.unique(np.quantile(both, np.linspace(0, 1, bins + 1)))
+    few = len(set(numeric_a.tolist()) | set(numeric_b.tolist())) <= 2 * bins
+    if numeric_a.notna().all() and numeric_b.notna().all() and not few:
+        # Edges from each sample's own quantiles: a small sample (a 5% canary) gets bins of
+        # its own instead of vanishing inside one bin of the larger one.
+        levels = np.linspace(0, 1, bins + 1)
+        edges = np.unique(
+            np.concatenate(
+                [
+                    np.quantile(numeric_a.to_numpy(float), levels),
+                    np.quantile(numeric_b.to_numpy(float), levels),
+                ]
+            )
+        )
         if len(edges) < 2:
             return 0.0
         p = np.histogram(np.clip(numeric_a, edges[0], edges[-1]), edges)[0]

@@ -183,7 +183,9 @@ def _change(project: Path, model: str | None, by: str | None, reason: str, actio
         status = {"pause": "paused", "resume": "running", "abort": "aborted"}[action]
         updated = store.update(current, status=status, reason=f"{action}d by {actor}: {reason}")
         audit.record(
-            f"rollout_{status}",
+            {"pause": "rollout_paused", "resume": "rollout_resumed", "abort": "rollout_aborted"}[
+                action
+            ],
             model=name,
             version=current.candidate,
             actor=actor,

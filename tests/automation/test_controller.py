@@ -269,3 +269,34 @@ def test_a_second_controller_waits_for_the_lease(tmp_path: Path) -> None:
         lease = leases.get("autopilot:churn")
     assert lease is not None and lease.holder == "pod-b"
     assert lease.expires_at > datetime.now(UTC) + timedelta(seconds=60)
+
+
+def test_a_restarted_controller_continues_or_expires_the_rollout(tmp_path: Path) -> None:
+    project = _project(tmp_path / "churn")
+    traffic = _Traffic(project)
+    killed = _retrained(project, traffic)  # never releases its lease: as if killed
+
+    # Another controller, while the dead one's lease still runs: it waits.
+    other = Autopilot(project, holder="pod-b")
+    assert other.run_once().lease == "waiting"
+
+    # After the lease expired it takes over and continues from the recorded step.
+    later = datetime.now(UTC) + timedelta(minutes=3)
+    successor = Autopilot(project, holder="pod-b", clock=lambda: later)
+    rows = traffic.rows(300)
+    traffic.log(rows, answered_by=[("1", "champion")] * len(rows), shadow="2")
+    resumed = successor.run_once()
+    assert resumed.lease == "held"
+    assert [e["event"] for e in resumed.events] == ["rollout_advanced"], resumed.events
+    assert killed.holder != successor.holder
+
+    # Restarted after the rollout's max_duration: its evidence has gone stale, it ends.
+    much_later = datetime.now(UTC) + timedelta(days=8)
+    restarted = Autopilot(project, holder="pod-c", clock=lambda: much_later)
+    ended = restarted.run_once()
+    assert [e["event"] for e in ended.events] == ["rollout_expired"], ended.events
+    assert "rollout.max_duration" in ended.events[0]["detail"]
+    registry = ModelRegistry(project.tracking_uri, project.registry_uri)
+    assert registry.version_by_alias("churn", CHAMPION).version == "1"  # type: ignore[union-attr]
+    with DeploymentStore.for_project(project) as deployments:
+        assert deployments.get("churn").mode == "single"
