@@ -4,7 +4,8 @@
 :class:`Observation`:
 
 - **the online metric**: for every labelled row, a per-row value of the rollout's metric
-  (``accuracy``: 1 when the prediction equals the label; ``absolute_error``,
+  (``brier``: the squared gap between the probability and the 0/1 label, binary;
+  ``accuracy``: 1 when the prediction equals the label; ``absolute_error``,
   ``squared_error``), summarised per version as :class:`~headway.automation.sequential.Moments`
   and compared by the always-valid test (:func:`~headway.automation.sequential.msprt`): the
   champion's rows that it answered, the candidate's rows that it answered (canary, ab) or
@@ -35,39 +36,72 @@ __all__ = [
     "js_distance",
     "online_metric",
     "per_row_metric",
+    "positive_class",
     "scrape_errors",
     "split_arms",
 ]
 
 logger = logging.getLogger(__name__)
 
-HIGHER_IS_BETTER = {"accuracy": True, "absolute_error": False, "squared_error": False}
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "brier": False,
+    "absolute_error": False,
+    "squared_error": False,
+}
 
 
 def online_metric(configured: str, task: str) -> str:
-    """The per-row metric of a rollout: ``configured``, or for ``auto`` accuracy
-    (classification) or absolute error (regression, forecast)."""
+    """The per-row metric of a rollout: ``configured``, or for ``auto`` the Brier score
+    (binary: threshold-free, so a candidate is not judged on its decision threshold),
+    accuracy (multiclass) or absolute error (regression, forecast)."""
     if configured != "auto":
+        if configured == "brier" and task != "binary":
+            raise ValueError(
+                f"automation.rollout.metric: brier needs a binary task, not {task!r}; use "
+                "accuracy for multiclass, absolute_error or squared_error for numbers"
+            )
         if configured == "accuracy" and task not in ("binary", "multiclass"):
             raise ValueError(
                 f"automation.rollout.metric: accuracy needs a classification task, not "
                 f"{task!r}; use absolute_error or squared_error"
             )
-        if configured != "accuracy" and task in ("binary", "multiclass"):
+        if configured not in ("accuracy", "brier") and task in ("binary", "multiclass"):
             raise ValueError(
                 f"automation.rollout.metric: {configured} needs a numeric target; use "
                 "accuracy for a classification task"
             )
         return configured
-    return "accuracy" if task in ("binary", "multiclass") else "absolute_error"
+    if task == "binary":
+        return "brier"
+    return "accuracy" if task == "multiclass" else "absolute_error"
 
 
-def per_row_metric(metric: str, predictions: pd.Series, labels: pd.Series) -> np.ndarray:
+def per_row_metric(
+    metric: str,
+    predictions: pd.Series,
+    labels: pd.Series,
+    probabilities: pd.Series | None = None,
+    *,
+    positive: Any = None,
+) -> np.ndarray:
     """The metric of each row (labels present).
 
+    ``brier``: ``(p - y)^2`` with ``p`` the logged probability of the positive class and
+    ``y`` 1 when the label is ``positive`` (see :func:`positive_class`).
+
     Raises:
-        ValueError: an unknown metric, or labels that are not numbers for an error metric.
+        ValueError: an unknown metric, labels that are not numbers for an error metric, or
+            ``brier`` without probabilities.
     """
+    if metric == "brier":
+        if probabilities is None or positive is None:
+            raise ValueError("brier needs the logged probabilities and the positive class")
+        p = pd.to_numeric(probabilities, errors="coerce").to_numpy(float)
+        y = np.asarray([_same(v, positive) for v in labels], dtype=float)
+        if np.isnan(p).any():
+            raise ValueError("brier needs a probability on every labelled row")
+        return np.asarray((p - y) ** 2, dtype=float)
     if metric == "accuracy":
         return np.asarray(
             [_same(p, y) for p, y in zip(predictions, labels, strict=True)], dtype=float
@@ -81,6 +115,17 @@ def per_row_metric(metric: str, predictions: pd.Series, labels: pd.Series) -> np
             raise ValueError(f"{metric} needs numeric predictions and labels: {exc}") from exc
         return np.abs(diff) if metric == "absolute_error" else diff**2
     raise ValueError(f"unknown online metric {metric!r}")
+
+
+def positive_class(frame: pd.DataFrame) -> Any:
+    """The class a binary model's logged ``probability`` is about: the prediction of the
+    row with the highest probability (``None`` when no row has a probability)."""
+    best, found = -1.0, None
+    for outputs in frame["outputs"]:
+        p = outputs.get("probability")
+        if isinstance(p, int | float) and p > best:
+            best, found = float(p), outputs.get("prediction")
+    return found
 
 
 def _same(prediction: Any, label: Any) -> float:
@@ -243,7 +288,7 @@ def _shadow_labels(candidate: pd.DataFrame, champion: pd.DataFrame) -> pd.DataFr
     return out.reset_index(drop=True)
 
 
-def arm(frame: pd.DataFrame, version: str, metric: str) -> Arm:
+def arm(frame: pd.DataFrame, version: str, metric: str, *, positive: Any = None) -> Arm:
     """One arm's summary from its rows."""
     labelled = frame[frame["label"].notna()]
     if len(labelled):
@@ -251,6 +296,8 @@ def arm(frame: pd.DataFrame, version: str, metric: str) -> Arm:
             metric,
             pd.Series([o.get("prediction") for o in labelled["outputs"]]),
             labelled["label"].reset_index(drop=True),
+            pd.Series([o.get("probability") for o in labelled["outputs"]]),
+            positive=positive,
         )
     else:
         values = np.asarray([], dtype=float)
@@ -289,8 +336,9 @@ def observe(
     """The rollout's :class:`Observation` from the log rows of ``[since, until)``."""
     champ, cand = split_arms(rows, model=model, champion=champion, candidate=candidate)
     in_step = int((pd.to_datetime(cand["timestamp"], utc=True) >= step_since).sum())
-    champion_arm = arm(champ, champion, metric)
-    candidate_arm = arm(cand, candidate, metric)
+    positive = positive_class(pd.concat([champ, cand])) if metric == "brier" else None
+    champion_arm = arm(champ, champion, metric, positive=positive)
+    candidate_arm = arm(cand, candidate, metric, positive=positive)
     return Observation(
         since=since,
         until=until,

@@ -92,7 +92,8 @@ def _guardrails(
             measured,
         )
     ratio = measured["latency_ratio"]
-    if ratio is not None and ratio > limits.max_latency_ratio:
+    slow = (candidate.p99_latency_ms or 0.0) > limits.latency_floor_ms
+    if ratio is not None and ratio > limits.max_latency_ratio and slow:
         return (
             f"p99 latency {candidate.p99_latency_ms:.1f} ms is {ratio:.1f}x the champion's "
             f"{champion.p99_latency_ms:.1f} ms (guardrails.max_latency_ratio "

@@ -11,6 +11,7 @@ import typer
 from headway.cli._common import err_console
 from headway.cli.autopilot import autopilot, rollout_app
 from headway.cli.data import data_app, lineage, reproduce_command, validate
+from headway.cli.demo import demo
 from headway.cli.governance import (
     approve,
     archive,
@@ -67,6 +68,7 @@ app.command()(feedback)
 app.command()(monitor)
 app.command()(simulate)
 app.command()(autopilot)
+app.command()(demo)
 app.command()(metrics)
 app.add_typer(data_app, name="data")
 app.add_typer(traffic_app, name="traffic")

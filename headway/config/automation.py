@@ -25,7 +25,7 @@ __all__ = [
     "duration",
 ]
 
-OnlineMetric = Literal["auto", "accuracy", "absolute_error", "squared_error"]
+OnlineMetric = Literal["auto", "brier", "accuracy", "absolute_error", "squared_error"]
 
 
 def duration(text: str, key: str) -> timedelta:
@@ -161,11 +161,17 @@ class GuardrailConfig(Section):
         description="Candidate p99 latency over champion p99 latency, from the prediction log.",
     )
     max_prediction_shift: float = Field(
-        default=0.2,
+        default=0.5,
         gt=0,
         le=1,
         description="Jensen-Shannon distance between the candidate's and the champion's "
         "predictions on the same traffic.",
+    )
+    latency_floor_ms: float = Field(
+        default=50.0,
+        ge=0,
+        description="The latency guardrail applies only above this candidate p99: a few "
+        "milliseconds more are noise, not a failure.",
     )
     min_rows: int = Field(
         default=100, ge=1, description="Rows per version before the guardrails are checked."
@@ -183,8 +189,8 @@ class RolloutConfig(Section):
     steps: list[RolloutStep] = Field(default_factory=_default_steps)
     metric: OnlineMetric = Field(
         default="auto",
-        description="Per-row online metric compared once labels arrive; auto = accuracy "
-        "(classification) or absolute_error (regression, forecast).",
+        description="Per-row online metric compared once labels arrive; auto = brier "
+        "(binary), accuracy (multiclass) or absolute_error (regression, forecast).",
     )
     alpha: float = Field(
         default=0.05,

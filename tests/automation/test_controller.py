@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,10 +71,19 @@ class _Traffic:
         self._models: dict[str, object] = {}
         self._offset = 0
 
-    def _predict(self, version: str, frame: pd.DataFrame) -> np.ndarray:
+    def _model(self, version: str) -> Any:
         if version not in self._models:
             self._models[version] = self.registry.load_estimator(f"models:/churn/{version}")
-        return np.asarray(self._models[version].predict(frame))  # type: ignore[attr-defined]
+        return self._models[version]
+
+    def _predict(self, version: str, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self._model(version).predict(frame))
+
+    def _scored(self, version: str, frame: pd.DataFrame) -> list[tuple[int, float]]:
+        """(prediction, probability of churn) per row, as the server logs them."""
+        model = self._model(version)
+        probability = np.asarray(model.predict_proba(frame))[:, 1]
+        return list(zip(self._predict(version, frame).tolist(), probability.tolist(), strict=True))
 
     def rows(self, n: int) -> pd.DataFrame:
         stream = make_stream("churn", n, drift="concept", at=0, strength=3.0, seed=7 + self._offset)
@@ -98,17 +108,17 @@ class _Traffic:
         by_version: dict[str, list[int]] = {}
         for i, (version, _) in enumerate(answered_by):
             by_version.setdefault(version, []).append(i)
-        predictions: dict[int, object] = {}
+        predictions: dict[int, tuple[int, float]] = {}
         for version, positions in by_version.items():
             for position, value in zip(
-                positions, self._predict(version, inputs.iloc[positions]), strict=True
+                positions, self._scored(version, inputs.iloc[positions]), strict=True
             ):
                 predictions[position] = value
         cells = inputs.to_dict(orient="records")
         for i, (version, route) in enumerate(answered_by):
             records.append(_record(ids[i], now, version, route, cells[i], predictions[i]))
         if shadow is not None:
-            scored = self._predict(shadow, inputs)
+            scored = self._scored(shadow, inputs)
             records += [
                 _record(ids[i] + SHADOW_SUFFIX, now, shadow, "shadow", cells[i], scored[i])
                 for i in range(len(rows))
@@ -120,7 +130,12 @@ class _Traffic:
 
 
 def _record(
-    pid: str, at: datetime, version: str, route: str, cells: dict[str, object], value: object
+    pid: str,
+    at: datetime,
+    version: str,
+    route: str,
+    cells: dict[str, object],
+    value: tuple[int, float],
 ) -> PredictionRecord:
     clean = {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in cells.items()}
     clean = json.loads(json.dumps(clean, default=str))
@@ -131,7 +146,7 @@ def _record(
         model_version=version,
         route=route,
         inputs=clean,
-        outputs={"prediction": int(value)},  # type: ignore[call-overload]
+        outputs={"prediction": int(value[0]), "probability": round(float(value[1]), 6)},
         latency_ms=2.0,
     )
 
@@ -183,7 +198,8 @@ def test_retrained_version_is_shadowed_canaried_and_promoted(tmp_path: Path) -> 
         rollout = rollouts.active("churn")
     assert rollout is not None and rollout.step == 1
     test = rollout.state["evidence"]["test"]
-    assert test["n_treatment"] == 300 and test["difference"] > 0
+    # The Brier score (lower is better) of v2 is below v1's on the shifted traffic.
+    assert test["n_treatment"] == 300 and test["difference"] < 0
     with DeploymentStore.for_project(project) as deployments:
         record = deployments.get("churn")
     assert (record.mode, record.candidate, record.weight) == ("canary", "2", 0.5)
@@ -246,7 +262,7 @@ def test_a_worse_candidate_is_rolled_back_in_shadow(tmp_path: Path) -> None:
         rolled = audit.events(model="churn", action="rollout_rolled_back")
         metrics = read_delivery_metrics(audit, model="churn")
     assert rolled[-1].details["verdict"] == "worse"
-    assert rolled[-1].details["test"]["ci_high"] < 0
+    assert rolled[-1].details["test"]["ci_low"] > 0  # a higher Brier score: worse
     assert metrics.change_failure_rate == pytest.approx(1 / 2)
 
     # The rolled-back version is not rolled out again.

@@ -235,12 +235,22 @@ def test_rollback_when_worse_for_an_error_metric() -> None:
 
 
 def test_latency_guardrail_rolls_back() -> None:
-    obs = _observation(_arm("1", 0.8, 2000, p99=10.0), _arm("2", 0.8, 2000, p99=40.0), in_step=5000)
+    obs = _observation(
+        _arm("1", 0.8, 2000, p99=100.0), _arm("2", 0.8, 2000, p99=400.0), in_step=5000
+    )
     decision = _decide(obs, _config())
     assert (decision.action, decision.kind) == ("rollback", "guardrail")
     assert decision.evidence["guardrails"]["latency_ratio"] == pytest.approx(4.0)
     assert "4.0x" in decision.reason
     assert "max_latency_ratio 3" in decision.reason
+
+
+def test_a_slower_candidate_under_the_latency_floor_is_not_rolled_back() -> None:
+    # 4x slower, but 40 ms at p99 is under guardrails.latency_floor_ms (50 ms): noise
+    obs = _observation(_arm("1", 0.8, 2000, p99=10.0), _arm("2", 0.8, 2000, p99=40.0), in_step=50)
+    decision = _decide(obs, _config())
+    assert decision.evidence["guardrails"]["latency_ratio"] == pytest.approx(4.0)
+    assert (decision.action, decision.kind) == ("hold", "rows")
 
 
 def test_latency_at_the_limit_does_not_roll_back() -> None:
@@ -251,10 +261,10 @@ def test_latency_at_the_limit_does_not_roll_back() -> None:
 
 
 def test_prediction_shift_guardrail_rolls_back() -> None:
-    decision = _decide(_equal(in_step=5000, shift=0.35), _config())
+    decision = _decide(_equal(in_step=5000, shift=0.65), _config())
     assert (decision.action, decision.kind) == ("rollback", "guardrail")
-    assert "0.350" in decision.reason
-    assert decision.evidence["guardrails"]["prediction_shift"] == 0.35
+    assert "0.650" in decision.reason
+    assert decision.evidence["guardrails"]["prediction_shift"] == 0.65
 
 
 def test_prediction_shift_below_the_limit_does_not_roll_back() -> None:
@@ -323,7 +333,7 @@ def test_guardrails_wait_for_min_rows_of_the_champion_too() -> None:
 
 
 def test_a_guardrail_breach_wins_over_a_better_verdict() -> None:
-    obs = _observation(_arm("1", 0.7, 2000), _arm("2", 0.9, 2000), in_step=500, shift=0.5)
+    obs = _observation(_arm("1", 0.7, 2000), _arm("2", 0.9, 2000), in_step=500, shift=0.8)
     decision = _decide(obs, _config(), step=1)
     assert decision.evidence["verdict"] == "better"
     assert (decision.action, decision.kind) == ("rollback", "guardrail")
@@ -537,7 +547,7 @@ def test_js_distance_of_an_empty_sample_is_none() -> None:
 @pytest.mark.parametrize(
     ("task", "expected"),
     [
-        ("binary", "accuracy"),
+        ("binary", "brier"),
         ("multiclass", "accuracy"),
         ("regression", "absolute_error"),
         ("forecast", "absolute_error"),
@@ -631,3 +641,24 @@ def test_split_arms_labels_score_the_shadowed_candidate() -> None:
     )
     # a-shadow predicted 0 for label 1, b-shadow 0 for 0, d 1 for 1
     assert values.tolist() == [0.0, 1.0, 1.0]
+
+
+def test_brier_scores_the_probability_of_the_positive_class() -> None:
+    values = per_row_metric(
+        "brier",
+        pd.Series([1, 0, 1]),
+        pd.Series([1, 1, 0]),
+        pd.Series([0.9, 0.2, 0.6]),
+        positive=1,
+    )
+    assert values.tolist() == pytest.approx([0.01, 0.64, 0.36])
+
+
+def test_brier_needs_probabilities() -> None:
+    with pytest.raises(ValueError, match="brier needs the logged probabilities"):
+        per_row_metric("brier", pd.Series([1]), pd.Series([1]))
+
+
+def test_online_metric_refuses_brier_for_multiclass() -> None:
+    with pytest.raises(ValueError, match="brier needs a binary task, not 'multiclass'"):
+        online_metric("brier", "multiclass")

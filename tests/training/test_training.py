@@ -221,7 +221,10 @@ def test_executor_conformance(executor: str) -> None:
     assert model.executor == executor and model.n_workers == 2
     assert sorted(r.number for r in records) == list(range(6)) and model.n_trials == 6
     workers = {str(r.worker) for r in records}
-    assert len(workers) == 2 and not any(w.endswith(f":{os.getpid()}") for w in workers)
+    assert not any(w.endswith(f":{os.getpid()}") for w in workers)
+    # Both local workers start with the search; Ray starts its second worker process when
+    # it can, and on a loaded machine the first may have run the whole budget by then.
+    assert len(workers) in {"local": {2}, "ray": {1, 2}}[executor]
     complete = [r for r in records if r.state == "complete" and r.value is not None]
     best = max(complete, key=lambda r: (float(r.value or 0), -r.number))
     assert model.valid_score == pytest.approx(best.value, rel=1e-9)
