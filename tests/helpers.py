@@ -10,12 +10,16 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import yaml
 
 from headway.datasets import write_example
+from headway.datasets.churn import make_churn
+from headway.project import Project
 
 SMALL_ROWS = 3000
 FAST_TRIALS = 4
@@ -109,3 +113,62 @@ def serving(project_root: Path, *args: str, env: dict[str, str] | None = None) -
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+PROFILE = ["region", "plan", "contract", "payment_method", "tenure_months", "monthly_charges"]
+USAGE = ["support_tickets_90d", "days_since_last_login", "num_products"]
+
+
+def make_feature_project(root: Path) -> Project:
+    """The tiny churn project trained from an entity table and the feature service
+    ``churn_model`` (views ``profile``, TTL 365d, and ``usage``, TTL 30d); every tenth
+    customer also has a later profile (plan ``FUTURE``) that no training row may see."""
+    make_project(root, rows=800, training=TINY_TRAINING, evaluation={"explain": False})
+    table = make_churn(800, seed=3)
+    when = table["observed_at"]
+    entities = pd.DataFrame(
+        {"customer_id": table["customer_id"], "event_timestamp": when, "churned": table["churned"]}
+    )
+    entities.to_parquet(root / "entities.parquet")
+    profile = table[["customer_id", *PROFILE]].assign(updated_at=when - timedelta(days=2))
+    # A later profile of every tenth customer: it must not reach the training rows.
+    future = profile.iloc[::10].assign(
+        updated_at=when.iloc[::10] + timedelta(days=1), plan="FUTURE", monthly_charges=-1.0
+    )
+    pd.concat([profile, future]).to_parquet(root / "profile.parquet")
+    usage = table[["customer_id", *USAGE]].assign(day=when - timedelta(hours=1))
+    usage.to_parquet(root / "usage.parquet")
+    (root / "features.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "entities": [{"name": "customer", "join_keys": ["customer_id"]}],
+                "feature_views": [
+                    {
+                        "name": "profile",
+                        "entities": ["customer"],
+                        "source": {"type": "parquet", "path": "profile.parquet"},
+                        "timestamp_column": "updated_at",
+                        "ttl": "365d",
+                        "features": [{"name": c, "type": "string"} for c in PROFILE],
+                        "owner": "crm",
+                    },
+                    {
+                        "name": "usage",
+                        "entities": ["customer"],
+                        "source": {"type": "parquet", "path": "usage.parquet"},
+                        "timestamp_column": "day",
+                        "ttl": "30d",
+                        "features": [{"name": c, "type": "float"} for c in USAGE],
+                    },
+                ],
+                "services": [{"name": "churn_model", "features": ["profile", "usage"]}],
+            }
+        )
+    )
+    config_path = root / "headway.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["data"]["source"] = {"path": "entities.parquet"}
+    config["data"]["timestamp_column"] = "event_timestamp"
+    config["features"] = {"service": "churn_model"}
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return Project.load(root)

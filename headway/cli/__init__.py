@@ -12,6 +12,7 @@ from headway.cli._common import err_console
 from headway.cli.autopilot import autopilot, rollout_app
 from headway.cli.data import data_app, lineage, reproduce_command, validate
 from headway.cli.demo import demo
+from headway.cli.features import features_app
 from headway.cli.governance import (
     approve,
     archive,
@@ -73,6 +74,7 @@ app.command()(metrics)
 app.add_typer(data_app, name="data")
 app.add_typer(traffic_app, name="traffic")
 app.add_typer(rollout_app, name="rollout")
+app.add_typer(features_app, name="features")
 
 
 def _quiet_libraries(level: str) -> None:

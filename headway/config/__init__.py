@@ -10,6 +10,7 @@ from headway.config.automation import AutomationConfig, RolloutConfig, RolloutSt
 from headway.config.controlplane import ControlPlaneConfig
 from headway.config.data import DataConfig, SourceConfig, SplitConfig
 from headway.config.evaluation import EvaluationConfig, Outcome
+from headway.config.features import FeaturesConfig
 from headway.config.forecast import ForecastConfig
 from headway.config.gates import GateConfig
 from headway.config.governance import GovernanceConfig
@@ -28,6 +29,7 @@ __all__ = [
     "DataConfig",
     "EvaluationConfig",
     "Family",
+    "FeaturesConfig",
     "ForecastConfig",
     "GateConfig",
     "GovernanceConfig",

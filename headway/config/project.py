@@ -12,6 +12,7 @@ from headway.config.automation import AutomationConfig
 from headway.config.controlplane import ControlPlaneConfig
 from headway.config.data import DataConfig, SplitConfig
 from headway.config.evaluation import EvaluationConfig
+from headway.config.features import FeaturesConfig
 from headway.config.forecast import ForecastConfig
 from headway.config.gates import GateConfig
 from headway.config.governance import GovernanceConfig
@@ -52,6 +53,7 @@ class ProjectConfig(Section):
     predictions: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     automation: AutomationConfig = Field(default_factory=AutomationConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
 
     @model_validator(mode="after")
     def _metrics_fit_task(self) -> ProjectConfig:

@@ -38,6 +38,7 @@ from headway.controlplane.events import (
 if TYPE_CHECKING:
     from headway.controlplane.audit import AuditLog
     from headway.controlplane.deployments import MODES, Deployment, DeploymentStore
+    from headway.controlplane.features import FeatureRegistry
     from headway.controlplane.leases import Lease, LeaseStore
     from headway.controlplane.migrate import current_revision, head_revision, upgrade
     from headway.controlplane.monitoring import MonitoringStore, StoredWindow
@@ -58,6 +59,7 @@ __all__ = [
     "AuditLog",
     "Deployment",
     "DeploymentStore",
+    "FeatureRegistry",
     "Lease",
     "LeaseStore",
     "MonitoringStore",
@@ -81,6 +83,7 @@ __getattr__, __dir__ = lazy_exports(
         "Deployment": ".deployments",
         "DeploymentStore": ".deployments",
         "MODES": ".deployments",
+        "FeatureRegistry": ".features",
         "Lease": ".leases",
         "LeaseStore": ".leases",
         "MonitoringStore": ".monitoring",

@@ -32,6 +32,7 @@ __all__ = [
     "VERSION_TABLE",
     "audit_table",
     "deployments_table",
+    "features_table",
     "leases_table",
     "meta_table",
     "metadata",
@@ -42,7 +43,7 @@ __all__ = [
 # Version of the control-plane schema this headway writes, stored in ``headway_meta``.
 # headway 0.1.0 refuses a database whose number is higher than its own (1): raise it
 # with every migration that an older headway must not write past.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA_VERSION_KEY = "schema_version"
 
 # Every table headway owns starts with this; others in a shared database are left alone.
@@ -141,6 +142,21 @@ leases_table = Table(
     Column("holder", String(MAX_NAME), nullable=False),
     Column("acquired_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# Feature definitions applied with ``headway features apply``: one row per entity, feature
+# view and service, its definition as JSON and a content hash (headway.controlplane.features).
+features_table = Table(
+    "headway_features",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("name", String(MAX_NAME), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("definition", JSON(), nullable=False),
+    Column("owner", String(MAX_NAME), nullable=False),
+    Column("description", Text(), nullable=False),
+    Column("applied_at", UTCDateTime(), nullable=False),
+    Column("applied_by", String(MAX_NAME), nullable=False),
 )
 
 meta_table = Table(

@@ -29,7 +29,7 @@ import pandas as pd
 from headway.exceptions import DataError
 from headway.features.definitions import FeatureDefinitions, FeatureView
 
-__all__ = ["historical_features", "source_sql"]
+__all__ = ["check_sources", "historical_features", "source_sql"]
 
 
 def _ident(name: str) -> str:
@@ -195,3 +195,21 @@ def _view_relation(
         f"(SELECT {cols}, {ts} AS __ts FROM {source} WHERE {_ident(view.timestamp_column)} "
         f"IS NOT NULL QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1)"
     )
+
+
+def check_sources(definitions: FeatureDefinitions, *, root: Path) -> None:
+    """Read the schema of every view's source and check its declared columns.
+
+    Raises:
+        DataError: a source cannot be read, or lacks a join key, the timestamp, the
+            created timestamp or a feature (the message names the view and the columns).
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for view in definitions.feature_views:
+            _view_relation(con, view, definitions.join_keys(view), view.feature_names, root)
+    finally:
+        con.close()

@@ -138,6 +138,13 @@ def run_pipeline(
     # the run here.
     check_training(cfg.training, monotonic=cfg.evaluation.monotonic)
     obs.stage_started("data")
+    if frame is None and cfg.features.service is not None:
+        # An entity table plus a feature service: the point-in-time training set.
+        from headway.pipeline.features import build_training_set
+
+        training_set = build_training_set(project)
+        frame, source_uri = training_set.frame, training_set.source_uri
+        lineage_extra = {**training_set.lineage, **dict(lineage_extra or {})}
     store = DatasetStore(project.datasets_dir)
     dataset = ingest_and_validate(
         cfg.data, task=cfg.task, root=project.root, store=store, frame=frame, source_uri=source_uri

@@ -132,6 +132,16 @@ LOG_WINDOW_END = Tag(
     "log_window_end", "end of the prediction-log window read (UTC, exclusive)", required=False
 )
 LOG_ROWS = Tag("log_rows", "labelled prediction-log rows added to the table", required=False)
+# Lineage of a point-in-time training set built from a feature service.
+FEATURE_SERVICE = Tag(
+    "feature_service", "the feature service the training set was built from", required=False
+)
+FEATURE_DEFINITIONS_HASH = Tag(
+    "feature_definitions_hash", "hash of the feature definitions used", required=False
+)
+FEATURE_SOURCES = Tag(
+    "feature_sources", "JSON: content hash of each feature view's source files", required=False
+)
 
 # What the pipeline knows at registration.
 TASK = Tag("task", "binary, multiclass, regression or forecast")
@@ -186,6 +196,9 @@ LINEAGE_TAGS: tuple[Tag, ...] = (
     LOG_WINDOW_START,
     LOG_WINDOW_END,
     LOG_ROWS,
+    FEATURE_SERVICE,
+    FEATURE_DEFINITIONS_HASH,
+    FEATURE_SOURCES,
 )
 VERSION_TAGS: tuple[Tag, ...] = (
     *LINEAGE_TAGS,

@@ -40,7 +40,7 @@ from headway.controlplane.migrate import alembic_config
 from headway.controlplane.schema import VERSION_TABLE, metadata
 from headway.exceptions import HeadwayError
 
-HEAD = "0006"
+HEAD = "0007"
 NEWER = "Upgrade headway (pip install -U headway)"
 
 # What headway 0.1.0's metadata.create_all ran, per dialect.
@@ -210,7 +210,7 @@ def _schema_differences(url: str, target: sa.MetaData) -> list[Any]:
 
 def test_head_is_the_newest_revision() -> None:
     assert head_revision() == HEAD
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
 
 
 def test_0_1_0_database_is_upgraded_in_place_keeping_rows(audit_url: str) -> None:
@@ -276,6 +276,7 @@ DEPLOYMENTS = "headway_deployments"
 MONITORING = "headway_monitoring"
 ROLLOUTS = "headway_rollouts"
 LEASES = "headway_leases"
+FEATURES = "headway_features"
 ROW_0003 = {
     "at": datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
     "action": "promoted",
@@ -370,7 +371,9 @@ def test_0004_downgrade_drops_the_deployments_and_upgrades_again(audit_url: str)
     with _connect(audit_url) as conn:
         assert DEPLOYMENTS not in sa.inspect(conn).get_table_names()
     assert (
-        _schema_differences(audit_url, _metadata_without(DEPLOYMENTS, MONITORING, ROLLOUTS, LEASES))
+        _schema_differences(
+            audit_url, _metadata_without(DEPLOYMENTS, MONITORING, ROLLOUTS, LEASES, FEATURES)
+        )
         == []
     )
 
@@ -393,7 +396,7 @@ def test_headway_of_schema_version_3_refuses_the_upgraded_database(
     shutil.copytree(
         migrate._MIGRATIONS_DIR,
         older,
-        ignore=shutil.ignore_patterns("0004_*", "0005_*", "0006_*", "__pycache__"),
+        ignore=shutil.ignore_patterns("0004_*", "0005_*", "0006_*", "0007_*", "__pycache__"),
     )
     assert sorted(p.name for p in (older / "versions").glob("*.py"))[-1].startswith("0003_")
     monkeypatch.setattr(migrate, "_MIGRATIONS_DIR", older)
@@ -439,7 +442,7 @@ def test_opening_twice_changes_nothing_the_second_time(
     with AuditLog(audit_url) as log:
         log.record("registered", model="m", version="1")
     first = [r.getMessage() for r in caplog.records if "Running upgrade" in r.getMessage()]
-    assert len(first) == 6  # -> 0001, 0001 -> 0002, ..., 0005 -> 0006
+    assert len(first) == 7  # -> 0001, 0001 -> 0002, ..., 0006 -> 0007
     before = _snapshot(audit_url)
     caplog.clear()
 
@@ -565,10 +568,10 @@ def test_0006_downgrade_drops_rollouts_and_leases_and_upgrades_again(audit_url: 
         tables = set(sa.inspect(conn).get_table_names())
     assert ROLLOUTS not in tables and LEASES not in tables
     assert MONITORING in tables
-    assert _schema_differences(audit_url, _metadata_without(ROLLOUTS, LEASES)) == []
+    assert _schema_differences(audit_url, _metadata_without(ROLLOUTS, LEASES, FEATURES)) == []
 
     with AuditLog(audit_url) as log:
         assert log.events() == [kept]
     assert current_revision(audit_url) == HEAD
-    assert _schema_version(audit_url) == "6"
+    assert _schema_version(audit_url) == str(SCHEMA_VERSION)
     assert _schema_differences(audit_url, metadata) == []
