@@ -115,16 +115,24 @@ def serving(project_root: Path, *args: str, env: dict[str, str] | None = None) -
         proc.wait(timeout=10)
 
 
-PROFILE = ["region", "plan", "contract", "payment_method", "tenure_months", "monthly_charges"]
-USAGE = ["support_tickets_90d", "days_since_last_login", "num_products"]
+# The feature views of make_feature_project: feature -> declared type.
+PROFILE = {
+    "region": "string",
+    "plan": "string",
+    "contract": "string",
+    "payment_method": "string",
+    "tenure_months": "int",
+    "monthly_charges": "float",
+}
+USAGE = {"support_tickets_90d": "int", "days_since_last_login": "float", "num_products": "int"}
 
 
-def make_feature_project(root: Path) -> Project:
+def make_feature_project(root: Path, *, start: str = "2024-01-01", days: int = 730) -> Project:
     """The tiny churn project trained from an entity table and the feature service
     ``churn_model`` (views ``profile``, TTL 365d, and ``usage``, TTL 30d); every tenth
     customer also has a later profile (plan ``FUTURE``) that no training row may see."""
     make_project(root, rows=800, training=TINY_TRAINING, evaluation={"explain": False})
-    table = make_churn(800, seed=3)
+    table = make_churn(800, seed=3, start=start, days=days)
     when = table["observed_at"]
     entities = pd.DataFrame(
         {"customer_id": table["customer_id"], "event_timestamp": when, "churned": table["churned"]}
@@ -149,7 +157,7 @@ def make_feature_project(root: Path) -> Project:
                         "source": {"type": "parquet", "path": "profile.parquet"},
                         "timestamp_column": "updated_at",
                         "ttl": "365d",
-                        "features": [{"name": c, "type": "string"} for c in PROFILE],
+                        "features": [{"name": c, "type": PROFILE[c]} for c in PROFILE],
                         "owner": "crm",
                     },
                     {
@@ -158,7 +166,7 @@ def make_feature_project(root: Path) -> Project:
                         "source": {"type": "parquet", "path": "usage.parquet"},
                         "timestamp_column": "day",
                         "ttl": "30d",
-                        "features": [{"name": c, "type": "float"} for c in USAGE],
+                        "features": [{"name": c, "type": USAGE[c]} for c in USAGE],
                     },
                 ],
                 "services": [{"name": "churn_model", "features": ["profile", "usage"]}],

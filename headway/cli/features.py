@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from headway.cli._common import ProjectOption, console
+from headway.cli._common import ProjectOption, console, parse_time
 from headway.project import Project
 
 __all__ = ["features_app"]
@@ -113,3 +114,79 @@ def list_(
             ", ".join(row["used_by"]) or "-",
         )  # fmt: skip
     console.print(table)
+
+
+def _materialize(
+    project: Path, views: list[str] | None, start: datetime | None, end: datetime | None,
+    *, incremental: bool, as_json: bool,
+) -> None:  # fmt: skip
+    from headway.controlplane.features import FeatureRegistry
+    from headway.features.definitions import load_definitions
+    from headway.features.materialize import materialize as run
+    from headway.features.online import open_online_store
+
+    loaded = Project.load(project)
+    definitions = load_definitions(loaded.root / loaded.config.features.definitions)
+    names = views or [v.name for v in definitions.feature_views]
+    until = end or datetime.now(UTC)
+    written: dict[str, int] = {}
+    windows: dict[str, list[str | None]] = {}
+    with (
+        FeatureRegistry.for_project(loaded) as registry,
+        open_online_store(
+            loaded.config.features.online_store, loaded.state_dir / "online.db"
+        ) as store,
+    ):
+        for name in names:
+            since = registry.materialized_until(name) if incremental else start
+            if since is not None and since >= until:
+                written[name] = 0
+                windows[name] = [since.isoformat(), until.isoformat()]
+                continue
+            written.update(
+                run(definitions, store, root=loaded.root, views=[name], start=since, end=until)
+            )
+            registry.record_materialization(name, start=since, end=until, rows=written[name])
+            windows[name] = [since.isoformat() if since else None, until.isoformat()]
+    doc = {"rows": written, "windows": windows}
+    if as_json:
+        console.print_json(json.dumps(doc))
+        return
+    for name, rows in written.items():
+        since_text = windows[name][0] or "the beginning"
+        console.print(f"{name}: {rows:,} entities from {since_text} to {windows[name][1]}")
+
+
+ViewOption = Annotated[
+    list[str] | None, typer.Option("--view", help="Only this view (repeat for more).")
+]
+
+
+@features_app.command("materialize")
+def materialize(
+    project: ProjectOption = Path("."),
+    start: Annotated[str | None, typer.Option("--start", help="From (ISO time or 7d).")] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="Until, exclusive (default now).")
+    ] = None,
+    view: ViewOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write each view's latest value per entity in [start, end) to the online store."""
+    _materialize(
+        project, view, parse_time(start, "--start"), parse_time(end, "--end"),
+        incremental=False, as_json=as_json,
+    )  # fmt: skip
+
+
+@features_app.command("materialize-incremental")
+def materialize_incremental(
+    project: ProjectOption = Path("."),
+    end: Annotated[
+        str | None, typer.Option("--end", help="Until, exclusive (default now).")
+    ] = None,
+    view: ViewOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Materialize what arrived since each view's last materialization."""
+    _materialize(project, view, None, parse_time(end, "--end"), incremental=True, as_json=as_json)

@@ -35,6 +35,12 @@ def serving_settings(project: Project, model_uri: str | None) -> ServingSettings
         api_tokens=_api_tokens(project),
         protect_metrics=cfg.serving.protect_metrics,
         promotion=cfg.governance.promotion,
+        features_definitions=(
+            str(project.root / cfg.features.definitions) if cfg.features.service else None
+        ),
+        feature_service=cfg.features.service,
+        online_store_url=cfg.features.online_store,
+        online_store_path=str(project.state_dir / "online.db"),
     )
 
 

@@ -26,3 +26,9 @@ class FeaturesConfig(Section):
         default="event_timestamp",
         description="The entity table's event-time column.",
     )
+    online_store: str | None = Field(
+        default=None,
+        description="Where materialized features are served from: null = SQLite at "
+        "DIR/.headway/online.db; sqlite:///PATH; redis://HOST:PORT/DB (pip install "
+        "'headway[redis]').",
+    )

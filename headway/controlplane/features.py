@@ -28,6 +28,8 @@ from headway.exceptions import HeadwayError
 __all__ = ["ApplyResult", "FeatureRegistry", "StoredFeatureItem"]
 
 KINDS = ("entity", "feature_view", "service")
+# Rows of this kind remember how far each view was materialized into the online store.
+_MATERIALIZED = "materialized"
 
 
 @dataclass(frozen=True)
@@ -151,11 +153,62 @@ class FeatureRegistry(ControlPlaneStore):
         """The applied items (of one ``kind``), by kind and name."""
         table = features_table
         query = select(table).order_by(table.c.kind, table.c.name)
-        if kind is not None:
-            query = query.where(table.c.kind == kind)
+        query = query.where(table.c.kind == kind) if kind else query.where(table.c.kind.in_(KINDS))
         try:
             with self._engine.connect() as conn:
                 found = conn.execute(query).mappings().all()
         except SQLAlchemyError as exc:
             raise HeadwayError(f"cannot read feature definitions from {self.url}: {exc}") from exc
         return [StoredFeatureItem(**dict(row)) for row in found]
+
+    def materialized_until(self, view: str) -> datetime | None:
+        """The end of the last materialization of ``view`` (``None``: never)."""
+        table = features_table
+        query = select(table.c.definition).where(
+            (table.c.kind == _MATERIALIZED) & (table.c.name == view)
+        )
+        try:
+            with self._engine.connect() as conn:
+                found = conn.execute(query).scalar_one_or_none()
+        except SQLAlchemyError as exc:
+            raise HeadwayError(f"cannot read materializations from {self.url}: {exc}") from exc
+        return None if found is None else datetime.fromisoformat(found["end"])
+
+    def record_materialization(
+        self,
+        view: str,
+        *,
+        start: datetime | None,
+        end: datetime,
+        rows: int,
+        actor: str | None = None,
+    ) -> None:
+        """Remember that ``view`` was materialized up to ``end`` (for the next incremental
+        run)."""
+        table = features_table
+        doc = {
+            "name": view,
+            "start": start.isoformat() if start else None,
+            "end": end.isoformat(),
+            "rows": rows,
+        }
+        row = {
+            "kind": _MATERIALIZED,
+            "name": check_text("view", view, MAX_NAME),
+            "content_hash": _hash(doc),
+            "definition": doc,
+            "owner": "",
+            "description": "",
+            "applied_at": datetime.now(UTC),
+            "applied_by": check_text(
+                "actor", actor if actor is not None else default_actor(), MAX_NAME
+            ),
+        }
+        try:
+            with self._write_engine.begin() as conn:
+                conn.execute(
+                    delete(table).where((table.c.kind == _MATERIALIZED) & (table.c.name == view))
+                )
+                conn.execute(table.insert().values(**row))
+        except SQLAlchemyError as exc:
+            raise HeadwayError(f"cannot record a materialization in {self.url}: {exc}") from exc

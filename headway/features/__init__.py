@@ -1,5 +1,8 @@
 """Features: the model's input contract (feature typing, coercion, the preprocessing that
-travels inside the model) and the forecasting features built from each series' own past.
+travels inside the model), the forecasting features built from each series' own past, and
+the feature store: definitions (``definitions``), point-in-time training sets (``pit``),
+online stores (``online``) and materialization (``materialize``), imported from their
+modules.
 
 Training, evaluation, gates and serving import the contract from here, never from each
 other.

@@ -29,7 +29,33 @@ import pandas as pd
 from headway.exceptions import DataError
 from headway.features.definitions import FeatureDefinitions, FeatureView
 
-__all__ = ["check_sources", "historical_features", "source_sql"]
+__all__ = ["cast_declared", "check_sources", "historical_features", "source_sql"]
+
+
+# Declared feature types -> the pandas dtype both the training set and the online store use
+# (strings and timestamps are kept as the source gives them).
+_DTYPES = {"int": "Int64", "float": "float64", "bool": "boolean"}
+
+
+def cast_declared(frame: pd.DataFrame, view: FeatureView, features: Sequence[str]) -> None:
+    """Cast ``features`` of ``view`` in ``frame`` (in place) to their declared types, so
+    that training and serving see the same values.
+
+    Raises:
+        DataError: a value does not fit its declared type (naming the view and feature).
+    """
+    declared = {f.name: f.type for f in view.features}
+    for name in features:
+        dtype = _DTYPES.get(declared.get(name, ""))
+        if dtype is None or name not in frame.columns:
+            continue
+        try:
+            frame[name] = frame[name].astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"feature view {view.name}: feature {name!r} is declared {declared[name]} but "
+                f"its values are not: {exc}; fix the source or the declared type"
+            ) from exc
 
 
 def _ident(name: str) -> str:
@@ -160,6 +186,8 @@ def historical_features(
     finally:
         con.close()
     out = out.drop(columns="__row")
+    for view, features in chosen:
+        cast_declared(out, view, features)
     out[timestamp_column] = pd.to_datetime(out[timestamp_column], utc=True)
     return out
 

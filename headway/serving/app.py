@@ -82,6 +82,13 @@ class ServingSettings(BaseModel):
     # The project's promotion policy: which versions POST /admin/traffic may send live
     # traffic to (as headway traffic set).
     promotion: Literal["auto", "manual"] = "auto"
+    # Serving by entity keys (see headway.serving.features): the feature definitions file,
+    # the service the model was trained on, and the online store (None: SQLite at
+    # online_store_path).
+    features_definitions: str | None = None
+    feature_service: str | None = None
+    online_store_url: str | None = Field(default=None, repr=False)
+    online_store_path: str | None = None
 
 
 def _open_log(settings: ServingSettings) -> Any | None:

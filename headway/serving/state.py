@@ -108,6 +108,7 @@ class ServingState:
         self._audit: Any | None = None  # the audit log, once opened
         self._delivery_checked = 0.0
         self._fallback_for: str | None = None  # the champion version it backs up
+        self.features = _feature_filler(settings)  # serving by entity keys, or None
 
     def _scorer(self, model: ServedModel, route: str = "champion") -> Scorer:
         s = self.settings
@@ -359,6 +360,8 @@ class ServingState:
     async def predict(self, parsed: ParsedRequest, *, explain: int = 0) -> dict[str, Any]:
         """Answer one request as the deployment record routes it; the answer names the
         version (``model``) and, when a candidate takes part, each row's route."""
+        if self.features is not None:
+            parsed = self.features.fill(parsed)
         champion, candidate, mode = self.scorer, self.candidate, self.mode
         if candidate is None or mode == "single":
             answered, result = await self._guarded(champion, parsed, explain)
@@ -442,6 +445,8 @@ class ServingState:
             await self.candidate.retire()
         if self.fallback is not None:
             await self.fallback.retire()
+        if self.features is not None:
+            self.features.store.close()
         if self._deployments is not None:
             self._deployments.close()
         if self._monitoring is not None:
@@ -456,3 +461,22 @@ class ServingState:
         except Exception:  # the segments stay; a later compaction takes them
             logger.exception("compacting the prediction log failed")
         self.log.close()
+
+
+def _feature_filler(settings: Any) -> Any | None:
+    """The :class:`~headway.serving.features.FeatureFiller` of ``settings`` (the project's
+    feature service and online store), or ``None`` when the model takes full rows only."""
+    service = getattr(settings, "feature_service", None)
+    if not service or not settings.features_definitions:
+        return None
+    from pathlib import Path
+
+    from headway.features.definitions import load_definitions
+    from headway.features.online import open_online_store
+    from headway.serving.features import FeatureFiller
+
+    definitions = load_definitions(Path(settings.features_definitions))
+    default = Path(settings.online_store_path or "online.db")
+    return FeatureFiller(
+        definitions, service, open_online_store(settings.online_store_url, default)
+    )

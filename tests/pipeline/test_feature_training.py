@@ -37,7 +37,7 @@ def test_a_run_trains_on_the_point_in_time_training_set(tmp_path: Path) -> None:
     result = run_pipeline(project)
     assert result.dataset.source_uri.startswith("features://churn_model?")
     assert result.dataset.n_rows == 800
-    assert set(PROFILE + USAGE) <= set(result.dataset.columns)
+    assert {*PROFILE, *USAGE} <= set(result.dataset.columns)
     stored = DatasetStore(project.datasets_dir).load_frame(result.dataset)
     assert "FUTURE" not in set(stored["plan"].astype(str))
     registry = ModelRegistry(project.tracking_uri, project.registry_uri)
