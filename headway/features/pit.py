@@ -214,15 +214,18 @@ def _view_relation(
             f"(it has {columns})"
         )
     ts = f"CAST({_ident(view.timestamp_column)} AS TIMESTAMPTZ)"
-    order = f"{ts} DESC"
-    if view.created_timestamp_column:
-        order = f"CAST({_ident(view.created_timestamp_column)} AS TIMESTAMPTZ) DESC NULLS LAST"
-    partition = ", ".join([*(_ident(k) for k in keys), ts])
     cols = ", ".join(_ident(c) for c in [*keys, *features])
-    return (
-        f"(SELECT {cols}, {ts} AS __ts FROM {source} WHERE {_ident(view.timestamp_column)} "
-        f"IS NOT NULL QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1)"
+    rows = (
+        f"SELECT {cols}, {ts} AS __ts FROM {source} WHERE {_ident(view.timestamp_column)} "
+        "IS NOT NULL"
     )
+    if not view.created_timestamp_column:
+        # Without a created timestamp, rows of one key and time are equally valid (Feast
+        # picks any of them too): no deduplication, no sort.
+        return f"({rows})"
+    order = f"CAST({_ident(view.created_timestamp_column)} AS TIMESTAMPTZ) DESC NULLS LAST"
+    partition = ", ".join([*(_ident(k) for k in keys), ts])
+    return f"({rows} QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1)"
 
 
 def check_sources(definitions: FeatureDefinitions, *, root: Path) -> None:

@@ -77,7 +77,10 @@ class FeatureFiller:
                 )
             read = self.store.read(
                 view.name,
-                pd.DataFrame({k: columns[k] for k in keys}),
+                [
+                    dict(zip(keys, row, strict=True))
+                    for row in zip(*(columns[k] for k in keys), strict=True)
+                ],
                 features=missing,
                 ttl=view.ttl_delta,
             )

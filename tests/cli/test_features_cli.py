@@ -51,3 +51,27 @@ def test_a_source_missing_a_declared_column_registers_nothing(tmp_path: Path) ->
     )
     with FeatureRegistry.for_project(Project.load(project.root)) as registry:
         assert registry.items() == []
+
+
+def test_materialize_incremental_continues_where_the_last_run_ended(tmp_path: Path) -> None:
+    project = make_feature_project(tmp_path / "churn")
+    root = str(project.root)
+    first = run_cli(
+        "features", "materialize-incremental", "--project", root, "--end", "2025-01-01", "--json"
+    )
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)
+    assert doc["windows"]["profile"][0] is None  # from the beginning
+    assert 0 < doc["rows"]["profile"] <= 800
+    second = json.loads(
+        run_cli("features", "materialize-incremental", "--project", root, "--json").stdout
+    )
+    assert second["windows"]["usage"][0] == doc["windows"]["usage"][1]
+    assert second["rows"]["usage"] > 0  # the rows of 2025 and later
+    third = json.loads(
+        run_cli(
+            "features", "materialize-incremental", "--project", root, "--view", "usage",
+            "--end", "2025-01-01", "--json",
+        ).stdout
+    )  # fmt: skip
+    assert third["rows"] == {"usage": 0}  # nothing new before what was already done
