@@ -29,6 +29,8 @@ class Example:
     data_file: str
     generator: str  # "module:function", imported when data is generated (numpy, pandas)
     config_template: str
+    # "module:function(root, n_rows, *, seed)" writing more files (feature sources), or None.
+    extras: str | None = None
 
     def generate(self, n_rows: int, *, seed: int = 0) -> pd.DataFrame:
         """``n_rows`` rows of the example's data, the same for the same seed."""
@@ -160,6 +162,44 @@ serving:
   port: 8080
 """
 
+_CHURN_FEATURES_YAML = """\
+# headway project file. Every key is documented in docs/configuration.md.
+# The model trains on the feature service churn_model (features.yaml): data.source is the
+# entity table, and each row gets the service's features as of its event_timestamp.
+name: {name}
+task: binary
+seed: 42
+
+data:
+  source:
+    path: {data_file}            # the entity table: customer_id, event_timestamp, churned
+  target: churned
+  id_column: customer_id
+  timestamp_column: event_timestamp
+
+features:
+  definitions: features.yaml
+  service: churn_model           # point-in-time training set; served by customer_id
+
+split:
+  valid_fraction: 0.2
+  test_fraction: 0.2
+
+training:
+  metric: roc_auc
+  budget:
+    trials: 20
+    timeout_seconds: 45
+
+gates:
+  min_metrics:
+    roc_auc: 0.70
+
+serving:
+  host: 127.0.0.1
+  port: 8080
+"""
+
 EXAMPLES: dict[str, Example] = {
     "churn": Example(
         name="churn",
@@ -167,6 +207,15 @@ EXAMPLES: dict[str, Example] = {
         data_file="data/customers.csv",
         generator="headway.datasets.churn:make_churn",
         config_template=_CHURN_YAML,
+    ),
+    "churn-features": Example(
+        name="churn-features",
+        description="Churn from a feature store: an entity table, two feature views with "
+        "TTLs, point-in-time training, serving by customer_id.",
+        data_file="data/churn_events.csv",
+        generator="headway.datasets.churn_features:make_churn_events",
+        config_template=_CHURN_FEATURES_YAML,
+        extras="headway.datasets.churn_features:write_feature_sources",
     ),
     "credit": Example(
         name="credit",
@@ -231,6 +280,9 @@ def write_example(
         spec.config_template.format(name=name or spec.name, data_file=spec.data_file),
         encoding="utf-8",
     )
+    if spec.extras is not None:
+        module, _, function = spec.extras.partition(":")
+        getattr(importlib.import_module(module), function)(root, n_rows, seed=seed)
     gitignore = root / ".gitignore"
     if not gitignore.exists() or ".headway/" not in gitignore.read_text(encoding="utf-8"):
         with gitignore.open("a", encoding="utf-8") as fh:
