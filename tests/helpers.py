@@ -169,7 +169,16 @@ def make_feature_project(root: Path, *, start: str = "2024-01-01", days: int = 7
                         "features": [{"name": c, "type": USAGE[c]} for c in USAGE],
                     },
                 ],
-                "services": [{"name": "churn_model", "features": ["profile", "usage"]}],
+                "on_demand_features": [
+                    {
+                        "name": "charges_per_product",
+                        "type": "float",
+                        "expression": "monthly_charges / num_products",
+                    }
+                ],
+                "services": [
+                    {"name": "churn_model", "features": ["profile", "usage", "charges_per_product"]}
+                ],
             }
         )
     )

@@ -41,6 +41,7 @@ def apply(
     items: list[tuple[str, dict[str, Any]]] = [
         *(("entity", e.model_dump(mode="json")) for e in definitions.entities),
         *(("feature_view", v.model_dump(mode="json")) for v in definitions.feature_views),
+        *(("on_demand_feature", f.model_dump(mode="json")) for f in definitions.on_demand_features),
         *(("service", s.model_dump(mode="json")) for s in definitions.services),
     ]
     with FeatureRegistry.for_project(loaded) as registry:

@@ -1,8 +1,8 @@
 """Applied feature definitions: what ``headway features apply`` registered, in the control
 plane.
 
-One row of ``headway_features`` per entity, feature view and service: its definition as
-JSON, a content hash, owner, description, when and by whom it was applied. Applying a set
+One row of ``headway_features`` per entity, feature view, on-demand feature and service:
+its definition as JSON, a content hash, owner, description, when and by whom it was applied. Applying a set
 of definitions replaces the stored set in one transaction (added, changed, removed and
 unchanged items are reported), so the store always holds one consistent set: a failed
 apply leaves the previous one whole.
@@ -27,7 +27,7 @@ from headway.exceptions import HeadwayError
 
 __all__ = ["ApplyResult", "FeatureRegistry", "StoredFeatureItem"]
 
-KINDS = ("entity", "feature_view", "service")
+KINDS = ("entity", "feature_view", "on_demand_feature", "service")
 # Rows of this kind remember how far each view was materialized into the online store.
 _MATERIALIZED = "materialized"
 

@@ -19,12 +19,19 @@ objects in Python):
           - {name: plan, type: string}
           - {name: monthly_charges, type: float}
         owner: crm-team
+    on_demand_features:
+      - name: charges_per_product
+        type: float
+        expression: monthly_charges / num_products   # over the row: request fields and
+                                                     # the service's stored features
     services:
       - name: churn_model
-        features: [customer_profile, customer_usage:logins_30d]
+        features: [customer_profile, customer_usage:logins_30d, charges_per_product]
 
-A service names whole views (``customer_profile``) or single features
-(``customer_usage:logins_30d``). :func:`load_definitions` validates the file and the
+A service names whole views (``customer_profile``), single features
+(``customer_usage:logins_30d``) or on-demand features (``charges_per_product``), which are
+computed from the row at training time and at serving time by the same code
+(:func:`apply_on_demand`). :func:`load_definitions` validates the file and the
 references between its parts; every error names the view, service or key and the fix.
 :meth:`FeatureDefinitions.content_hash` identifies a set of definitions in lineage.
 """
@@ -33,9 +40,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -51,7 +59,9 @@ __all__ = [
     "FeatureDefinitions",
     "FeatureService",
     "FeatureView",
+    "OnDemandFeature",
     "ViewSource",
+    "apply_on_demand",
     "load_definitions",
 ]
 
@@ -128,6 +138,28 @@ class FeatureView(Section):
         return [f.name for f in self.features]
 
 
+class OnDemandFeature(Section):
+    """A feature computed from the row itself (request fields and stored features) by an
+    arithmetic expression (pandas ``DataFrame.eval``), the same way in training and
+    serving."""
+
+    name: str = Field(pattern=_NAME)
+    type: FeatureType
+    expression: str = Field(min_length=1)
+    description: str = ""
+
+    @field_validator("expression")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        forbidden = [t for t in ("__", "@", "import", "lambda") if t in value]
+        if forbidden:
+            raise ValueError(
+                f"expression {value!r} may use column names, numbers and operators only "
+                f"(found {forbidden})"
+            )
+        return value
+
+
 class FeatureService(Section):
     """The named set of features a model uses: whole views, or ``view:feature``."""
 
@@ -141,6 +173,7 @@ class FeatureDefinitions(Section):
 
     entities: list[Entity] = Field(default_factory=list)
     feature_views: list[FeatureView] = Field(default_factory=list)
+    on_demand_features: list[OnDemandFeature] = Field(default_factory=list)
     services: list[FeatureService] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -148,6 +181,7 @@ class FeatureDefinitions(Section):
         for kind, items in (
             ("entity", self.entities),
             ("feature view", self.feature_views),
+            ("on-demand feature", self.on_demand_features),
             ("service", self.services),
         ):
             names = [i.name for i in items]
@@ -203,8 +237,11 @@ class FeatureDefinitions(Section):
                 f"no feature service {service!r}; known: {sorted(s.name for s in self.services)}"
             )
         views = {v.name: v for v in self.feature_views}
+        on_demand = {f.name for f in self.on_demand_features}
         chosen: dict[str, list[str]] = {}
         for ref in found[0].features:
+            if ref in on_demand and ref not in views:
+                continue  # computed from the row: see on_demand()
             view_name, _, feature = ref.partition(":")
             view = views.get(view_name)
             if view is None:
@@ -223,6 +260,11 @@ class FeatureDefinitions(Section):
         owner: dict[str, str] = {}
         for view_name, features in chosen.items():
             for f in features:
+                if f in on_demand:
+                    raise ValueError(
+                        f"service {service}: {f!r} is both a feature of {view_name} and an "
+                        "on-demand feature; rename one"
+                    )
                 if f in owner:
                     raise ValueError(
                         f"service {service}: feature {f!r} comes from both {owner[f]} and "
@@ -231,10 +273,60 @@ class FeatureDefinitions(Section):
                 owner[f] = view_name
         return [(views[name], features) for name, features in chosen.items()]
 
+    def on_demand(self, service: str) -> list[OnDemandFeature]:
+        """The on-demand features of ``service``, in its order."""
+        self.resolve(service)
+        names = next(s.features for s in self.services if s.name == service)
+        by_name = {f.name: f for f in self.on_demand_features}
+        return [by_name[n] for n in names if n in by_name]
+
     def content_hash(self) -> str:
         """A stable hash of the definitions, recorded in the lineage of what uses them."""
         payload = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def apply_on_demand(frame: Any, features: Sequence[OnDemandFeature]) -> Any:
+    """``frame`` (a DataFrame) with each on-demand feature computed from its row, in order
+    (a feature may use an earlier one); a column the frame already has is kept as given.
+
+    Raises:
+        DataError: an expression cannot be computed on these rows (naming the feature).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from headway.exceptions import DataError
+
+    out = frame.copy()
+    for feature in features:
+        if feature.name in out.columns:
+            continue
+        try:
+            numeric = out.apply(_numeric_if_possible)
+            with np.errstate(all="ignore"):
+                value = numeric.eval(feature.expression, engine="python")
+        except Exception as exc:  # pandas raises many kinds for a bad expression
+            raise DataError(
+                f"on-demand feature {feature.name}: cannot compute {feature.expression!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if feature.type in ("int", "float"):
+            value = pd.to_numeric(value, errors="coerce").replace([np.inf, -np.inf], np.nan)
+        out[feature.name] = value
+    return out
+
+
+def _numeric_if_possible(column: Any) -> Any:
+    """A column of JSON numbers (as a request gives them) as numbers; others unchanged."""
+    import pandas as pd
+
+    if column.dtype != object:
+        return column
+    try:
+        return pd.to_numeric(column)
+    except (TypeError, ValueError):
+        return column
 
 
 def load_definitions(path: Path) -> FeatureDefinitions:

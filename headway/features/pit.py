@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from headway.exceptions import DataError
-from headway.features.definitions import FeatureDefinitions, FeatureView
+from headway.features.definitions import FeatureDefinitions, FeatureView, apply_on_demand
 
 __all__ = ["cast_declared", "check_sources", "historical_features", "source_sql"]
 
@@ -188,6 +188,9 @@ def historical_features(
     out = out.drop(columns="__row")
     for view, features in chosen:
         cast_declared(out, view, features)
+    on_demand = definitions.on_demand(service)
+    if on_demand:
+        out = apply_on_demand(out, on_demand)
     out[timestamp_column] = pd.to_datetime(out[timestamp_column], utc=True)
     return out
 

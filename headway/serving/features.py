@@ -8,6 +8,8 @@ the project), a request may carry only the entity keys (and any request-time fie
 values as materialized, ``None`` when absent or older than the view's TTL) and adds them
 to the rows, before the model scores them and the prediction log records them: the
 logged inputs are the values the model saw. Features the request carries itself are kept.
+On-demand features are then computed from the row by the code that computed them for the
+training set (:func:`~headway.features.definitions.apply_on_demand`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from headway.exceptions import InvalidRequestError
-from headway.features.definitions import FeatureDefinitions
+from headway.features.definitions import FeatureDefinitions, apply_on_demand
 from headway.features.online import BaseOnlineStore
 from headway.serving.protocol import ParsedRequest
 
@@ -45,6 +47,7 @@ class FeatureFiller:
             (view, definitions.join_keys(view), features)
             for view, features in definitions.resolve(service)
         ]
+        self.on_demand = definitions.on_demand(service)
 
     def fill(self, parsed: ParsedRequest) -> ParsedRequest:
         """``parsed`` with every missing feature of the service filled, or as it is when it
@@ -60,7 +63,8 @@ class FeatureFiller:
             for view, keys, features in self.views
         ]
         todo = [item for item in todo if item[2]]
-        if not todo:
+        computed = [f for f in self.on_demand if f.name not in present]
+        if not todo and not computed:
             return parsed
         columns: dict[str, list[Any]] = (
             {c: list(v) for c, v in parsed.columns.items()}
@@ -89,4 +93,10 @@ class FeatureFiller:
                     None if v is None or v != v else v for v in read.values[feature].tolist()
                 ]
         frame = pd.DataFrame(columns)
+        if computed:  # the same code as the training set's (apply_on_demand)
+            frame = apply_on_demand(frame, computed)
+            for extra in computed:
+                columns[extra.name] = [
+                    None if v is None or v != v else v for v in frame[extra.name].tolist()
+                ]
         return ParsedRequest(parsed.n_rows, columns, lambda: frame)

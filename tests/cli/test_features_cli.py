@@ -22,12 +22,13 @@ def test_apply_then_list_with_the_versions_that_use_them(tmp_path: Path) -> None
         "entity:customer",
         "feature_view:profile",
         "feature_view:usage",
+        "on_demand_feature:charges_per_product",
         "service:churn_model",
     ]
     again = json.loads(
         run_cli("features", "apply", "--project", str(project.root), "--json").stdout
     )
-    assert again["added"] == [] and len(again["unchanged"]) == 4
+    assert again["added"] == [] and len(again["unchanged"]) == 5
     assert again["definitions_hash"] == doc["definitions_hash"]
 
     version = run_pipeline(project).version.version

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from headway.exceptions import ConfigError, DataError
-from headway.features.definitions import FeatureDefinitions, load_definitions
+from headway.features.definitions import FeatureDefinitions, apply_on_demand, load_definitions
 from headway.features.pit import historical_features
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -237,3 +237,50 @@ def test_definitions_are_checked(tmp_path: Path) -> None:
 def test_the_content_hash_follows_the_definitions() -> None:
     assert _definitions().content_hash() == _definitions().content_hash()
     assert _definitions().content_hash() != _definitions(ttl="11d").content_hash()
+
+
+def _with_on_demand(expression: str = "charges * logins") -> FeatureDefinitions:
+    doc = _definitions().model_dump(mode="json")
+    doc["on_demand_features"] = [
+        {"name": "spend", "type": "float", "expression": expression},
+        {"name": "spend_k", "type": "float", "expression": "spend / 1000"},
+    ]
+    doc["services"][0]["features"] += ["spend", "spend_k"]
+    return FeatureDefinitions.model_validate(doc)
+
+
+def test_on_demand_features_are_computed_on_the_joined_rows(tmp_path: Path) -> None:
+    profile = pd.DataFrame(
+        {"customer_id": ["a"], "updated_at": [T0], "loaded_at": [T0], "plan": ["x"],
+         "charges": [20.0]}
+    )  # fmt: skip
+    usage = pd.DataFrame({"customer_id": ["a"], "day": [T0], "logins": [3]})
+    _write(tmp_path, profile, usage)
+    entities = pd.DataFrame({"customer_id": ["a", "b"], "event_timestamp": [T0, T0]})
+    got = historical_features(entities, _with_on_demand(), "churn", root=tmp_path)
+    assert got["spend"].iloc[0] == 60.0 and got["spend_k"].iloc[0] == 0.06
+    assert got["spend"].isna().iloc[1]  # no stored values, nothing to compute from
+
+
+def test_apply_on_demand_keeps_given_values_and_names_a_bad_expression() -> None:
+    features = _with_on_demand().on_demand("churn")
+    frame = pd.DataFrame({"charges": [2.0, 4.0], "logins": [1, 2], "spend": [9.0, 9.0]})
+    out = apply_on_demand(frame, features)
+    assert out["spend"].tolist() == [9.0, 9.0]  # a request-time value wins
+    assert out["spend_k"].tolist() == [0.009, 0.009]
+    broken = _with_on_demand("charges * missing_column").on_demand("churn")
+    with pytest.raises(DataError, match="on-demand feature spend: cannot compute"):
+        apply_on_demand(frame.drop(columns="spend"), broken)
+
+
+def test_on_demand_definitions_are_checked() -> None:
+    doc = _definitions().model_dump(mode="json")
+    doc["on_demand_features"] = [
+        {"name": "bad", "type": "float", "expression": "charges.__class__"}
+    ]
+    with pytest.raises(ValueError, match="column names, numbers and operators only"):
+        FeatureDefinitions.model_validate(doc)
+    doc["on_demand_features"] = [{"name": "plan", "type": "float", "expression": "charges * 2"}]
+    doc["services"][0]["features"].append("plan")
+    with pytest.raises(ValueError, match="'plan' is both a feature of profile and an on-demand"):
+        FeatureDefinitions.model_validate(doc)
