@@ -2,9 +2,10 @@
 plane.
 
 One row of ``headway_features`` per entity, feature view, on-demand feature and service:
-its definition as JSON, a content hash, owner, description, when and by whom it was applied. Applying a set
-of definitions replaces the stored set in one transaction (added, changed, removed and
-unchanged items are reported), so the store always holds one consistent set: a failed
+its definition as JSON, a content hash, owner, description, when and by whom it was
+applied. Applying a set of definitions replaces the stored set in one transaction (added,
+changed, removed and unchanged items are reported), so the store always holds one
+consistent set: a failed
 apply leaves the previous one whole.
 """
 
