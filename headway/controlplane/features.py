@@ -5,8 +5,7 @@ One row of ``headway_features`` per entity, feature view, on-demand feature and 
 its definition as JSON, a content hash, owner, description, when and by whom it was
 applied. Applying a set of definitions replaces the stored set in one transaction (added,
 changed, removed and unchanged items are reported), so the store always holds one
-consistent set: a failed
-apply leaves the previous one whole.
+consistent set: a failed apply leaves the previous one whole.
 """
 
 from __future__ import annotations
