@@ -8,7 +8,7 @@ version that answered most of them, and returns a :class:`WindowReport`: the art
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,7 +31,7 @@ from headway.monitoring.performance import (
 from headway.monitoring.reference import LABEL, PREDICTION, Reference
 from headway.tasks import NUMERIC_TASKS
 
-__all__ = ["WindowReport", "drift_settings", "evaluate_window"]
+__all__ = ["WindowReport", "drift_settings", "evaluate_window", "view_drift"]
 
 # Routes whose rows are the production inputs: a shadow row repeats a champion row's inputs.
 INPUT_ROUTES = ("champion", "canary", "batch")
@@ -61,6 +61,8 @@ class WindowReport:
             (the slices that drag the realised metric most).
         business_value: ``realised`` and ``estimated`` value per 1000 predictions.
         features: drifted columns ranked by statistic over threshold times importance.
+        feature_views: per feature view of the model's feature service, its features'
+            drift verdicts summed up (:func:`view_drift`); empty without a service.
         attribution: attribution drift, mean |SHAP| per column on the window against the
             reference (:mod:`headway.monitoring.attribution`), when an explainer was given.
         alarms: what should page someone: ``drift:<column>``, ``dataset_drift``,
@@ -83,6 +85,7 @@ class WindowReport:
     performance: dict[str, Any] = field(default_factory=dict)
     business_value: dict[str, Any] = field(default_factory=dict)
     features: list[dict[str, Any]] = field(default_factory=list)
+    feature_views: list[dict[str, Any]] = field(default_factory=list)
     attribution: dict[str, Any] | None = None
     alarms: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -110,10 +113,37 @@ class WindowReport:
             "performance": self.performance,
             "business_value": self.business_value,
             "features": self.features,
+            "feature_views": self.feature_views,
             "attribution": self.attribution,
             "alarms": self.alarms,
             "notes": self.notes,
         }
+
+
+def view_drift(
+    columns: Sequence[ColumnDrift], views: Mapping[str, Sequence[str]], *, share: float
+) -> list[dict[str, Any]]:
+    """Drift per feature view, from the window's column verdicts (the same sketches and
+    tests): for each view, its features tested in the window, those that drifted, their
+    share, and ``drifted`` when that share reaches ``share`` (``monitoring.drift_share``).
+    """
+    verdicts = {c.column: c for c in columns}
+    out = []
+    for view, features in views.items():
+        tested = [f for f in features if f in verdicts]
+        drifted = [f for f in tested if verdicts[f].drifted]
+        ratio = len(drifted) / len(tested) if tested else None
+        out.append(
+            {
+                "view": view,
+                "features": list(features),
+                "tested": tested,
+                "drifted_columns": drifted,
+                "drift_share": ratio,
+                "drifted": ratio is not None and ratio >= share,
+            }
+        )
+    return out
 
 
 def drift_settings(config: MonitoringConfig, *, seed: int = 0) -> DriftSettings:

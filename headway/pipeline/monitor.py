@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 from headway.config.monitoring import parse_window
 from headway.controlplane import MonitoringStore
-from headway.monitoring.monitor import WindowReport, evaluate_window
+from headway.monitoring.monitor import WindowReport, evaluate_window, view_drift
 from headway.monitoring.reference import Reference
 from headway.pipeline.references import load_reference
 from headway.predictions import open_prediction_log
@@ -75,6 +75,24 @@ def _explainer(project: Project, name: str, version: str) -> object | None:
     except (ConfigError, ValueError) as exc:
         logger.info("no attribution drift for %s/%s: %s", name, version, exc)
         return None
+
+
+def _feature_views(project: Project) -> dict[str, list[str]]:
+    """Feature view -> its features in the model's feature service (on-demand features as
+    the group ``on_demand``); empty when the project trains on no service."""
+    from headway.features.definitions import load_definitions
+
+    cfg = project.config
+    if cfg.features.service is None:
+        return {}
+    definitions = load_definitions(project.root / cfg.features.definitions)
+    views = {
+        view.name: list(features) for view, features in definitions.resolve(cfg.features.service)
+    }
+    on_demand = [f.name for f in definitions.on_demand(cfg.features.service)]
+    if on_demand:
+        views["on_demand"] = on_demand
+    return views
 
 
 def split_windows(
@@ -134,6 +152,7 @@ def monitor_project(
     """
     cfg = project.config
     until = until or datetime.now(UTC)
+    views = _feature_views(project)
     spec = window or cfg.monitoring.window
     size = parse_window(spec) if spec else None
     with open_prediction_log(
@@ -186,6 +205,13 @@ def monitor_project(
                     business_values={str(k): v for k, v in cfg.evaluation.business_values.items()},
                     explainer=explainers[version],
                     seed=cfg.seed,
+                )
+            if views and report.status == "ok":
+                report = replace(
+                    report,
+                    feature_views=view_drift(
+                        report.columns, views, share=cfg.monitoring.drift_share
+                    ),
                 )
             if results is not None and report.status != "empty":
                 results.save(report.to_dict())

@@ -213,5 +213,6 @@ def render_monitoring_html(
             slices=perf.get("slices", []),
             value=report.get("business_value") or {},
             attribution=report.get("attribution"),
+            feature_views=report.get("feature_views") or [],
         )
     )
