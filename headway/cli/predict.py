@@ -58,7 +58,7 @@ def predict(
     is written.
     """
     from headway.exceptions import ConfigError
-    from headway.serving.batch import score_file
+    from headway.serving.batch import resolve_inputs, score_file
 
     if model is not None and model_uri is not None:
         raise ConfigError("give --model NAME/VERSION or --model-uri, not both")
@@ -80,11 +80,15 @@ def predict(
         log = open_prediction_log(
             loaded.predictions_url, loaded.predictions_dir, fsync=cfg.predictions.fsync
         )
+    scored_input: Any = input
+    workdir = None
+    if cfg.features.service is not None:
+        workdir, scored_input = _with_online_features(loaded, input, cfg.features.service)
     try:
         summary = _run(
             score_file,
             quiet=as_json,
-            input=input,
+            input=scored_input,
             output=output,
             model_uri=uri,
             tracking_uri=loaded.tracking_uri,
@@ -97,9 +101,12 @@ def predict(
     finally:
         if log is not None:
             log.close()
+        if workdir is not None:
+            workdir.cleanup()
+    files = summary.files if workdir is None else [str(p) for p in resolve_inputs(input)]
     doc = {
         "rows": summary.rows,
-        "files": summary.files,
+        "files": files,
         "output": summary.output,
         "model": summary.model_name,
         "version": summary.model_version,
@@ -113,7 +120,7 @@ def predict(
         typer.echo(json.dumps(doc, indent=2))
         return
     console.print(
-        f"[green]✓[/green] {summary.rows:,} rows from {len(summary.files)} file(s) scored by "
+        f"[green]✓[/green] {summary.rows:,} rows from {len(files)} file(s) scored by "
         f"[bold]{summary.model_name} v{summary.model_version}[/bold] into {summary.output} "
         f"in {summary.seconds:.1f}s"
         + (f"; {summary.logged:,} logged" if logged else "; not logged"),
@@ -164,3 +171,35 @@ def _run(score: Any, *, quiet: bool, **kwargs: Any) -> Any:
             bar.update(task, done=state["text"])
 
         return score(progress=progress, **kwargs)
+
+
+def _with_online_features(project: Project, input: str, service: str) -> tuple[Any, Any]:
+    """For a model trained on a feature service: the input with every missing feature
+    read from the online store (and on-demand features computed), as the server fills a
+    request, in one Parquet file of a temporary folder; ``(None, input)`` when the input
+    carries every feature already. The filled table is built in memory."""
+    import tempfile
+
+    import pandas as pd
+
+    from headway.features.definitions import load_definitions
+    from headway.features.online import open_online_store
+    from headway.serving.batch import resolve_inputs
+    from headway.serving.features import FeatureFiller
+
+    cfg = project.config
+    files = resolve_inputs(input)
+    frames = [
+        pd.read_parquet(f) if f.suffix.lower() == ".parquet" else pd.read_csv(f) for f in files
+    ]
+    frame = pd.concat(frames, ignore_index=True)
+    definitions = load_definitions(project.root / cfg.features.definitions)
+    with open_online_store(cfg.features.online_store, project.state_dir / "online.db") as store:
+        filler = FeatureFiller(definitions, service, store)
+        filled = filler.fill_frame(frame)
+    if filled is frame or list(filled.columns) == list(frame.columns):
+        return None, input
+    workdir = tempfile.TemporaryDirectory(prefix="headway-predict-")
+    path = Path(workdir.name) / "filled.parquet"
+    filled.to_parquet(path)
+    return workdir, str(path)

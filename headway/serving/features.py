@@ -100,3 +100,9 @@ class FeatureFiller:
                     None if v is None or v != v else v for v in frame[extra.name].tolist()
                 ]
         return ParsedRequest(parsed.n_rows, columns, lambda: frame)
+
+    def fill_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A whole table filled the same way (``headway predict`` by entity keys)."""
+        columns = {str(c): frame[c].tolist() for c in frame.columns}
+        filled = self.fill(ParsedRequest(len(frame), columns, lambda: frame))
+        return filled.frame()

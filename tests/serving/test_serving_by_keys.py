@@ -4,6 +4,7 @@ same entity and time."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,3 +80,44 @@ def test_the_server_scores_the_training_row_of_the_same_entity_and_time(tmp_path
     )
     expected = model.predict(offline.drop(columns=["event_timestamp"]))
     assert [int(p) for p in answer["predictions"]] == [int(p) for p in expected]
+
+
+def test_batch_scoring_by_keys_fills_features_as_the_server_does(tmp_path: Path) -> None:
+    start = (datetime.now(UTC) - timedelta(days=40)).strftime("%Y-%m-%d")
+    project = make_feature_project(tmp_path / "churn", start=start, days=30)
+    version = run_pipeline(project).version.version
+    assert run_cli("features", "materialize", "--project", str(project.root)).returncode == 0
+    customers = pd.read_parquet(project.root / "entities.parquet")["customer_id"].iloc[-40:]
+    keys = tmp_path / "keys.csv"
+    pd.DataFrame({"customer_id": customers}).to_csv(keys, index=False)
+    scored = tmp_path / "scored.parquet"
+    out = run_cli(
+        "predict", "--project", str(project.root), "--input", str(keys), "--output",
+        str(scored), "--json",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["files"] == [str(keys)]
+    result = pd.read_parquet(scored)
+    assert result["customer_id"].tolist() == customers.tolist()
+
+    offline = historical_features(
+        pd.DataFrame({"customer_id": customers, "event_timestamp": datetime.now(UTC)}),
+        load_definitions(project.root / "features.yaml"),
+        "churn_model",
+        root=project.root,
+    )
+    model = ModelRegistry(project.tracking_uri, project.registry_uri).load_estimator(
+        f"models:/churn/{version}"
+    )
+    expected = model.predict(offline.drop(columns=["event_timestamp"]))
+    assert [int(p) for p in result["prediction"]] == [int(p) for p in expected]
+
+    unkeyed = tmp_path / "no-keys.csv"
+    pd.DataFrame({"plan": ["basic"]}).to_csv(unkeyed, index=False)
+    refused = run_cli(
+        "predict", "--project", str(project.root), "--input", str(unkeyed), "--output",
+        str(tmp_path / "x.parquet"),
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "entity key ['customer_id']" in refused.stderr
+    assert not (tmp_path / "x.parquet").exists()
