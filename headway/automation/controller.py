@@ -35,7 +35,12 @@ from typing import Any
 
 from headway.automation.evidence import observe, online_metric, scrape_errors
 from headway.automation.retrain import new_label_count, retrain, trained_at
-from headway.automation.rollout import RolloutDecision, decide_rollout, plan_steps
+from headway.automation.rollout import (
+    RolloutDecision,
+    decide_rollout,
+    describe_step,
+    plan_steps,
+)
 from headway.automation.triggers import check_triggers
 from headway.config.automation import duration
 from headway.controlplane import (
@@ -199,6 +204,29 @@ class Autopilot:
             report.rollout = latest[0].as_dict() if latest else None
         return report
 
+    def abort(self, *, actor: str, reason: str) -> Rollout:
+        """Stop the active rollout by hand, as a rollback ends one: the champion answers
+        alone again, the candidate loses ``challenger`` (tag ``headway.rollout=aborted``),
+        and a ``rollout_aborted`` audit event names ``actor``.
+
+        Raises:
+            HeadwayError: the model has no active rollout.
+            StaleRolloutError: the rollout changed meanwhile; nothing is recorded.
+        """
+        now = self._clock()
+        report = PassReport(now, self.model, actor, "held")
+        with (
+            RolloutStore.for_project(self.project) as rollouts,
+            AuditLog.for_project(self.project) as audit,
+            DeploymentStore.for_project(self.project) as deployments,
+        ):
+            active = rollouts.active(self.model)
+            if active is None:
+                raise HeadwayError(f"{self.model} has no active rollout to abort")
+            ctx = _Context(self, rollouts, audit, deployments, report, now, actor=actor)
+            ctx._finish(active, "aborted", reason, {"step": active.step + 1})
+            return rollouts.get(active.id)
+
     def _eligible_challenger(self, champion: ModelVersionInfo) -> ModelVersionInfo | None:
         info = self.registry.version_by_alias(self.model, CHALLENGER)
         if info is None or info.version == champion.version or not info.blessed:
@@ -223,8 +251,11 @@ class _Context:
         deployments: DeploymentStore,
         report: PassReport,
         now: datetime,
+        *,
+        actor: str = ACTOR,
     ) -> None:
         self.pilot = pilot
+        self.actor = actor
         self.rollouts = rollouts
         self.audit = audit
         self.deployments = deployments
@@ -246,7 +277,7 @@ class _Context:
             action,
             model=self.model,
             version=version,
-            actor=ACTOR,
+            actor=self.actor,
             reason=reason,
             details=details,
             at=datetime.now(UTC),
@@ -353,7 +384,7 @@ class _Context:
             "rollout_started",
             candidate.version,
             f"rollout #{rollout.id}: v{candidate.version} against champion v{champion.version}, "
-            f"{' -> '.join(_step_name(s) for s in steps)} -> promote",
+            f"{' -> '.join(describe_step(s) for s in steps)} -> promote",
             {
                 "rollout_id": rollout.id,
                 "champion": champion.version,
@@ -375,7 +406,7 @@ class _Context:
                 candidate=None,
                 mode="single",
                 weight=0.0,
-                actor=ACTOR,
+                actor=self.actor,
                 reason=reason,
             )
             return
@@ -385,7 +416,7 @@ class _Context:
             mode=step["mode"],
             weight=float(step["weight"]),
             entity_column=step.get("entity_column"),
-            actor=ACTOR,
+            actor=self.actor,
             reason=reason,
         )
 
@@ -481,7 +512,7 @@ class _Context:
             return
         if decision.action == "promote":
             try:
-                self.governor.promote(rollout.candidate, actor=ACTOR, reason=decision.reason)
+                self.governor.promote(rollout.candidate, actor=self.actor, reason=decision.reason)
             except GovernanceError as exc:
                 self._finish(rollout, "rolled_back", f"cannot promote: {exc}", details)
                 return
@@ -526,9 +557,3 @@ class _Context:
             "aborted": "rollout_aborted",
         }[status]
         self.record(action, rollout.candidate, reason, {"rollout_id": rollout.id, **details})
-
-
-def _step_name(step: dict[str, Any]) -> str:
-    if step["mode"] == "shadow":
-        return "shadow"
-    return f"{step['mode']} {float(step['weight']):.0%}"

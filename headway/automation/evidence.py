@@ -143,7 +143,7 @@ def js_distance(a: np.ndarray, b: np.ndarray, *, bins: int = 10) -> float | None
     labels and other few-valued outputs by value. ``None`` when either is empty."""
     if len(a) == 0 or len(b) == 0:
         return None
-    from scipy.spatial.distance import jensenshannon
+    from headway.monitoring.drift import js_distance as distance
 
     numeric_a = pd.to_numeric(pd.Series(a), errors="coerce")
     numeric_b = pd.to_numeric(pd.Series(b), errors="coerce")
@@ -168,7 +168,7 @@ def js_distance(a: np.ndarray, b: np.ndarray, *, bins: int = 10) -> float | None
         values = sorted({str(v) for v in (*a, *b)})
         p = pd.Series([str(v) for v in a]).value_counts().reindex(values, fill_value=0).to_numpy()
         q = pd.Series([str(v) for v in b]).value_counts().reindex(values, fill_value=0).to_numpy()
-    return float(jensenshannon(p / p.sum(), q / q.sum(), base=2))
+    return distance(np.asarray(p), np.asarray(q))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -32,7 +32,14 @@ if TYPE_CHECKING:
     from headway.artifacts import PipelineResult
     from headway.pipeline.run import PipelineObserver
 
-__all__ = ["RetrainTable", "build_table", "labelled_rows", "retrain", "trained_at"]
+__all__ = [
+    "RetrainTable",
+    "build_table",
+    "labelled_rows",
+    "new_label_count",
+    "retrain",
+    "trained_at",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +67,7 @@ def labelled_rows(project: Project, *, since: datetime, until: datetime) -> pd.D
 class RetrainTable:
     """A retraining table and where its rows came from."""
 
+    model: str
     frame: pd.DataFrame
     base_rows: int
     new_rows: int
@@ -70,7 +78,7 @@ class RetrainTable:
     @property
     def source_uri(self) -> str:
         return (
-            f"predictions://{self.frame.attrs.get('model', '')}?start="
+            f"predictions://{self.model}?start="
             f"{self.window_start.isoformat()}&end={self.window_end.isoformat()}"
             f"&base={self.base_dataset_hash[:12]}"
         )
@@ -112,9 +120,9 @@ def build_table(
     rows = labelled_rows(project, since=start, until=now)
     new = _as_table_rows(rows, base, project)
     frame = pd.concat([base.reset_index(drop=True), new], ignore_index=True)
-    frame.attrs["model"] = cfg.model_name
     first = pd.to_datetime(rows["timestamp"], utc=True).min() if len(rows) else None
     return RetrainTable(
+        model=cfg.model_name,
         frame=frame,
         base_rows=len(base),
         new_rows=len(new),
@@ -211,4 +219,4 @@ def retrain(
 
 def new_label_count(project: Project, champion: ModelVersionInfo, *, now: datetime) -> int:
     """Labelled predictions made since the champion was trained (the volume trigger)."""
-    return len(labelled_rows(project, since=trained_at(champion), until=now + timedelta(0)))
+    return len(labelled_rows(project, since=trained_at(champion), until=now))

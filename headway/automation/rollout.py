@@ -34,7 +34,7 @@ from headway.automation.evidence import HIGHER_IS_BETTER, ErrorCounts, Observati
 from headway.automation.sequential import ab_summary, decide, msprt
 from headway.config.automation import RolloutConfig, duration
 
-__all__ = ["Action", "RolloutDecision", "decide_rollout", "plan_steps"]
+__all__ = ["Action", "RolloutDecision", "decide_rollout", "describe_step", "plan_steps"]
 
 Action = Literal["advance", "hold", "promote", "rollback", "expire"]
 
@@ -195,14 +195,15 @@ def decide_rollout(
         return made(
             "advance",
             "advance",
-            f"step {step + 1} ({_describe(steps[step])}) saw {observation.candidate_rows_in_step} "
-            f"rows, guardrails hold, no harm seen ({summary}); next: {_describe(nxt)}",
+            f"step {step + 1} ({describe_step(steps[step])}) saw "
+            f"{observation.candidate_rows_in_step} rows, guardrails hold, no harm seen "
+            f"({summary}); next: {describe_step(nxt)}",
         )
     if not enough:
         return made(
             "hold",
             "rows",
-            f"step {step + 1} ({_describe(steps[step])}): {observation.candidate_rows_in_step}"
+            f"step {step + 1} ({describe_step(steps[step])}): {observation.candidate_rows_in_step}"
             f" of {min_rows} rows",
         )
     return made("hold", "evidence", f"waiting for evidence: {summary}")
@@ -214,7 +215,8 @@ def _inconclusive(made: Any, config: RolloutConfig, reason: str) -> RolloutDecis
     return made("expire", "inconclusive", f"{reason}; the champion stays")
 
 
-def _describe(step: dict[str, Any]) -> str:
+def describe_step(step: dict[str, Any]) -> str:
+    """A step as people read it: ``shadow``, ``canary 25%``, ``ab 50%``."""
     if step["mode"] == "shadow":
         return "shadow"
     return f"{step['mode']} {float(step['weight']):.0%}"

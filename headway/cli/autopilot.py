@@ -147,13 +147,18 @@ def status(
 
 
 def _change(project: Path, model: str | None, by: str | None, reason: str, action: str) -> None:
-    from headway.controlplane import AuditLog, DeploymentStore, default_actor
-    from headway.registry import CHALLENGER, ModelRegistry, layout
-    from headway.registry.governance import Governor
+    from headway.controlplane import AuditLog, default_actor
 
     loaded, store = _store(project)
     name = model or loaded.config.model_name
     actor = by or default_actor()
+    if action == "abort":
+        from headway.automation.controller import Autopilot
+
+        store.close()
+        ended = Autopilot(loaded).abort(actor=actor, reason=reason)
+        console.print(f"rollout #{ended.id} of {name}: {ended.status}")
+        return
     with store, AuditLog.for_project(loaded) as audit:
         current = store.active(name)
         if current is None:
@@ -162,30 +167,10 @@ def _change(project: Path, model: str | None, by: str | None, reason: str, actio
             raise HeadwayError(f"rollout #{current.id} of {name} is already paused")
         if action == "resume" and current.status != "paused":
             raise HeadwayError(f"rollout #{current.id} of {name} is not paused")
-        if action == "abort":
-            registry = ModelRegistry(loaded.tracking_uri, loaded.registry_uri)
-            governor = Governor(registry, audit, name, promotion=loaded.config.governance.promotion)
-            with DeploymentStore.for_project(loaded) as deployments:
-                governor.set_traffic(
-                    deployments,
-                    candidate=None,
-                    mode="single",
-                    weight=0.0,
-                    actor=actor,
-                    reason=f"rollout #{current.id} aborted: {reason}",
-                )
-            challenger = registry.version_by_alias(name, CHALLENGER)
-            if challenger is not None and challenger.version == current.candidate:
-                registry.client.delete_registered_model_alias(name, CHALLENGER)
-            registry.client.set_model_version_tag(
-                name, current.candidate, layout.ROLLOUT.name, "aborted"
-            )
-        status = {"pause": "paused", "resume": "running", "abort": "aborted"}[action]
+        status = {"pause": "paused", "resume": "running"}[action]
         updated = store.update(current, status=status, reason=f"{action}d by {actor}: {reason}")
         audit.record(
-            {"pause": "rollout_paused", "resume": "rollout_resumed", "abort": "rollout_aborted"}[
-                action
-            ],
+            {"pause": "rollout_paused", "resume": "rollout_resumed"}[action],
             model=name,
             version=current.candidate,
             actor=actor,

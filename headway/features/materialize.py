@@ -23,7 +23,7 @@ import pandas as pd
 from headway.exceptions import ConfigError, DataError
 from headway.features.definitions import FeatureDefinitions, FeatureView
 from headway.features.online import BaseOnlineStore
-from headway.features.pit import _ident, _view_relation, cast_declared
+from headway.features.pit import cast_declared, quote_ident, view_relation
 
 __all__ = ["materialize"]
 
@@ -140,15 +140,15 @@ def _latest(
 
     keys = definitions.join_keys(view)
     # Deduplicated on (keys, timestamp) by the created timestamp, with the columns checked.
-    relation = _view_relation(con, view, keys, view.feature_names, root)
-    where = [f"{_ident(k)} IS NOT NULL" for k in keys] + [f"{_TS} < ?"]
+    relation = view_relation(con, view, keys, view.feature_names, root)
+    where = [f"{quote_ident(k)} IS NOT NULL" for k in keys] + [f"{_TS} < ?"]
     params: list[datetime] = [end]
     if start is not None:
         where.append(f"{_TS} >= ?")
         params.append(start)
     query = (
         f"SELECT * FROM {relation} AS r WHERE {' AND '.join(where)} "
-        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(map(_ident, keys))} "
+        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(map(quote_ident, keys))} "
         f"ORDER BY {_TS} DESC) = 1"
     )
     try:

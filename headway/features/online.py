@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from headway.exceptions import ConfigError, DataError
-from headway.features.pit import _utc_column
+from headway.features.pit import utc_column
 from headway.redact import redact_text, redact_uri
 
 __all__ = [
@@ -155,7 +155,7 @@ class BaseOnlineStore(ABC):
         self._save_join_keys_if_new(view, list(keys))
         if rows.empty:
             return 0
-        stamps = _utc_column(rows, timestamp_column, what)
+        stamps = utc_column(rows, timestamp_column, what)
         if stamps.isna().any():
             raise DataError(
                 f"{what}: column {timestamp_column!r} has missing timestamps in "

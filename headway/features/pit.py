@@ -29,7 +29,15 @@ import pandas as pd
 from headway.exceptions import DataError
 from headway.features.definitions import FeatureDefinitions, FeatureView, apply_on_demand
 
-__all__ = ["cast_declared", "check_sources", "historical_features", "source_sql"]
+__all__ = [
+    "cast_declared",
+    "check_sources",
+    "historical_features",
+    "quote_ident",
+    "source_sql",
+    "utc_column",
+    "view_relation",
+]
 
 
 # Declared feature types -> the pandas dtype both the training set and the online store use
@@ -58,7 +66,8 @@ def cast_declared(frame: pd.DataFrame, view: FeatureView, features: Sequence[str
             ) from exc
 
 
-def _ident(name: str) -> str:
+def quote_ident(name: str) -> str:
+    """``name`` as a DuckDB identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -77,7 +86,13 @@ def source_sql(view: FeatureView, root: Path) -> str:
     return f"{reader}({_literal(str(path))})"
 
 
-def _utc_column(frame: pd.DataFrame, column: str, what: str) -> pd.Series:
+def utc_column(frame: pd.DataFrame, column: str, what: str) -> pd.Series:
+    """``frame[column]`` as UTC timestamps (naive ones read as UTC).
+
+    Raises:
+        DataError: the column mixes naive and aware timestamps, or is not timestamps
+            (``what`` names the table in the message).
+    """
     values = frame[column]
     if pd.api.types.is_datetime64_any_dtype(values):
         stamps = pd.to_datetime(values)
@@ -148,7 +163,7 @@ def historical_features(
                 "rename them"
             )
     frame = entities.reset_index(drop=True).copy()
-    frame[timestamp_column] = _utc_column(frame, timestamp_column, what)
+    frame[timestamp_column] = utc_column(frame, timestamp_column, what)
     frame["__row"] = range(len(frame))
 
     con = duckdb.connect()
@@ -160,22 +175,22 @@ def historical_features(
         for i, (view, features) in enumerate(chosen):
             alias = f"v{i}"
             keys = definitions.join_keys(view)
-            relation = _view_relation(con, view, keys, features, root)
-            on = " AND ".join(f"e.{_ident(k)} = {alias}.{_ident(k)}" for k in keys)
+            relation = view_relation(con, view, keys, features, root)
+            on = " AND ".join(f"e.{quote_ident(k)} = {alias}.{quote_ident(k)}" for k in keys)
             joins.append(
                 f"ASOF LEFT JOIN {relation} AS {alias} ON {on} AND "
-                f"CAST(e.{_ident(timestamp_column)} AS TIMESTAMPTZ) >= {alias}.__ts"
+                f"CAST(e.{quote_ident(timestamp_column)} AS TIMESTAMPTZ) >= {alias}.__ts"
             )
             ttl = view.ttl_delta
             for f in features:
-                value = f"{alias}.{_ident(f)}"
+                value = f"{alias}.{quote_ident(f)}"
                 if ttl is not None:
                     seconds = int(ttl.total_seconds())
                     value = (
-                        f"CASE WHEN {alias}.__ts >= CAST(e.{_ident(timestamp_column)} AS "
+                        f"CASE WHEN {alias}.__ts >= CAST(e.{quote_ident(timestamp_column)} AS "
                         f"TIMESTAMPTZ) - INTERVAL {seconds} SECOND THEN {value} END"
                     )
-                selects.append(f"{value} AS {_ident(f)}")
+                selects.append(f"{value} AS {quote_ident(f)}")
         query = (
             f"SELECT {', '.join(selects)} FROM __entities AS e {' '.join(joins)} ORDER BY e.__row"
         )
@@ -195,11 +210,16 @@ def historical_features(
     return out
 
 
-def _view_relation(
+def view_relation(
     con: Any, view: FeatureView, keys: Sequence[str], features: Sequence[str], root: Path
 ) -> str:
     """The view's rows, deduplicated on (keys, timestamp) by the created timestamp, as a
-    subquery with ``__ts`` (UTC)."""
+    subquery with ``__ts`` (UTC); shared by the training join and materialization so that
+    both pick the same row.
+
+    Raises:
+        DataError: the source cannot be read or lacks a declared column.
+    """
     import duckdb
 
     source = source_sql(view, root)
@@ -216,18 +236,18 @@ def _view_relation(
             f"feature view {view.name}: its source lacks the declared columns {missing} "
             f"(it has {columns})"
         )
-    ts = f"CAST({_ident(view.timestamp_column)} AS TIMESTAMPTZ)"
-    cols = ", ".join(_ident(c) for c in [*keys, *features])
+    ts = f"CAST({quote_ident(view.timestamp_column)} AS TIMESTAMPTZ)"
+    cols = ", ".join(quote_ident(c) for c in [*keys, *features])
     rows = (
-        f"SELECT {cols}, {ts} AS __ts FROM {source} WHERE {_ident(view.timestamp_column)} "
+        f"SELECT {cols}, {ts} AS __ts FROM {source} WHERE {quote_ident(view.timestamp_column)} "
         "IS NOT NULL"
     )
     if not view.created_timestamp_column:
         # Without a created timestamp, rows of one key and time are equally valid (Feast
         # picks any of them too): no deduplication, no sort.
         return f"({rows})"
-    order = f"CAST({_ident(view.created_timestamp_column)} AS TIMESTAMPTZ) DESC NULLS LAST"
-    partition = ", ".join([*(_ident(k) for k in keys), ts])
+    order = f"CAST({quote_ident(view.created_timestamp_column)} AS TIMESTAMPTZ) DESC NULLS LAST"
+    partition = ", ".join([*(quote_ident(k) for k in keys), ts])
     return f"({rows} QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1)"
 
 
@@ -244,6 +264,6 @@ def check_sources(definitions: FeatureDefinitions, *, root: Path) -> None:
     try:
         con.execute("SET TimeZone = 'UTC'")
         for view in definitions.feature_views:
-            _view_relation(con, view, definitions.join_keys(view), view.feature_names, root)
+            view_relation(con, view, definitions.join_keys(view), view.feature_names, root)
     finally:
         con.close()

@@ -26,6 +26,11 @@ from headway.serving.protocol import ParsedRequest
 __all__ = ["FeatureFiller"]
 
 
+def _json_values(column: pd.Series) -> list[Any]:
+    """A column's values as a JSON request holds them: NaN and ``pd.NA`` as ``None``."""
+    return [None if v is None or v is pd.NA or v != v else v for v in column.tolist()]
+
+
 class FeatureFiller:
     """Fills a request's missing features of one service from an online store.
 
@@ -89,16 +94,12 @@ class FeatureFiller:
                 ttl=view.ttl_delta,
             )
             for feature in missing:
-                columns[feature] = [
-                    None if v is None or v != v else v for v in read.values[feature].tolist()
-                ]
+                columns[feature] = _json_values(read.values[feature])
         frame = pd.DataFrame(columns)
         if computed:  # the same code as the training set's (apply_on_demand)
             frame = apply_on_demand(frame, computed)
             for extra in computed:
-                columns[extra.name] = [
-                    None if v is None or v != v else v for v in frame[extra.name].tolist()
-                ]
+                columns[extra.name] = _json_values(frame[extra.name])
         return ParsedRequest(parsed.n_rows, columns, lambda: frame)
 
     def fill_frame(self, frame: pd.DataFrame) -> pd.DataFrame:

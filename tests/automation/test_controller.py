@@ -34,7 +34,7 @@ from headway.predictions import Feedback, PredictionRecord, new_ids, open_predic
 from headway.predictions.base import SHADOW_SUFFIX
 from headway.project import Project
 from headway.registry import CHALLENGER, CHAMPION, ModelRegistry, layout
-from tests.helpers import make_tiny_project
+from tests.helpers import make_tiny_project, run_cli
 
 AUTOMATION = {
     "enabled": True,
@@ -316,3 +316,26 @@ def test_a_restarted_controller_continues_or_expires_the_rollout(tmp_path: Path)
     assert registry.version_by_alias("churn", CHAMPION).version == "1"  # type: ignore[union-attr]
     with DeploymentStore.for_project(project) as deployments:
         assert deployments.get("churn").mode == "single"
+
+
+def test_a_person_aborts_the_rollout(tmp_path: Path) -> None:
+    project = _project(tmp_path / "churn")
+    _retrained(project, _Traffic(project))
+    out = run_cli(
+        "rollout", "abort", "--project", str(project.root), "--by", "ana", "--reason", "not today"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "aborted" in out.stdout
+    with RolloutStore.for_project(project) as rollouts:
+        ended = rollouts.history("churn", limit=1)[0]
+    assert (ended.status, ended.reason) == ("aborted", "not today")
+    registry = ModelRegistry(project.tracking_uri, project.registry_uri)
+    assert registry.version_by_alias("churn", CHALLENGER) is None
+    assert registry.get_version("churn", "2").tags[layout.ROLLOUT.name] == "aborted"
+    with DeploymentStore.for_project(project) as deployments:
+        assert deployments.get("churn").mode == "single"
+    with AuditLog.for_project(project) as audit:
+        aborted = audit.events(model="churn", action="rollout_aborted")
+    assert [(e.actor, e.version, e.reason) for e in aborted] == [("ana", "2", "not today")]
+    again = run_cli("rollout", "abort", "--project", str(project.root), "--reason", "twice")
+    assert again.returncode == 1 and "no active rollout to abort" in again.stderr
