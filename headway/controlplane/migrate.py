@@ -27,7 +27,6 @@ database at head, e.g.::
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from headway._schema_lock import SCHEMA_LOCK
 from headway.controlplane.engine import create_engine, parse_url, safe_url, write_engine
 from headway.controlplane.schema import (
     SCHEMA_VERSION,
@@ -67,9 +67,6 @@ _BASELINE_TABLES = frozenset({"headway_audit", "headway_meta"})
 _MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any constant: serialises schema changes between processes on PostgreSQL.
 _PG_INIT_LOCK_KEY = 0x68656164  # "head"
-# Alembic's ``context`` and ``op`` are module-level proxies, set while migrations run: two
-# threads migrating at once would swap them. Taken before the database lock, never after.
-_ALEMBIC_LOCK = threading.Lock()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -110,7 +107,8 @@ def open_schema(engine: Engine, *, shown_url: str) -> str:
             newer headway, or it is not a headway control-plane database; in each case
             the transaction is rolled back and nothing is changed.
     """
-    with _ALEMBIC_LOCK:
+    # Taken before the database lock, never after (see headway._schema_lock).
+    with SCHEMA_LOCK:
         try:
             with write_engine(engine).begin() as conn:
                 if conn.dialect.name == "postgresql":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import urllib.parse
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _pkg_version
@@ -21,6 +22,7 @@ from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
+from headway._schema_lock import SCHEMA_LOCK
 from headway.artifacts import ModelVersionRef
 from headway.exceptions import ModelNotFoundError, RegistryError
 from headway.redact import redact_text, redact_uri
@@ -161,6 +163,16 @@ class RegisteredModelInfo:
         }
 
 
+# (tracking URI, registry URI) pairs whose MLflow stores this process has opened.
+_OPENED_STORES: set[tuple[str, str]] = set()
+
+
+def _is_database_uri(uri: str) -> bool:
+    """Whether MLflow opens ``uri`` as a SQL store (whose tables it migrates on opening)."""
+    scheme = urllib.parse.urlparse(uri).scheme.split("+", 1)[0]
+    return scheme in {"sqlite", "postgresql", "mysql", "mssql"}
+
+
 class ModelRegistry:
     """Registry operations against one MLflow tracking/registry store.
 
@@ -172,7 +184,30 @@ class ModelRegistry:
     def __init__(self, tracking_uri: str, registry_uri: str | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
+        self.client = self._open_client()
+
+    def _open_client(self) -> MlflowClient:
+        """A client of this registry's stores; the first in this process under the schema lock.
+
+        MLflow creates or migrates a SQL store's tables with Alembic when the store is first
+        opened (the tracking store when the client is made, the registry store on its first
+        call); two threads doing that at once (two projects trained in one process) break
+        each other's migration (see :mod:`headway._schema_lock`). A failure to open is left
+        to the first real call, which reports it with its fix.
+        """
+        key = (self.tracking_uri, self.registry_uri)
+        if key in _OPENED_STORES or not any(map(_is_database_uri, key)):
+            return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+        with SCHEMA_LOCK:
+            client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+            try:
+                client.search_experiments(max_results=1)
+                client.search_registered_models(max_results=1)
+            except Exception:  # reported by the first real call
+                logger.debug("could not open the MLflow stores of %s", redact_uri(key[0]))
+                return client
+            _OPENED_STORES.add(key)
+            return client
 
     def ensure_experiment(self, name: str, artifact_location: str | None = None) -> str:
         """The id of experiment ``name``, created (with ``artifact_location``) if missing."""

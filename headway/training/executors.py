@@ -30,6 +30,7 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
+from headway._schema_lock import SCHEMA_LOCK
 from headway.exceptions import TrainingError
 from headway.redact import redact_text, redact_uri
 
@@ -69,7 +70,8 @@ def open_storage(url: str) -> BaseStorage:
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        return optuna.storages.RDBStorage(url)
+        with SCHEMA_LOCK:  # Optuna migrates its tables with Alembic on opening
+            return optuna.storages.RDBStorage(url)
     except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as exc:
         # SQLAlchemy and the drivers may quote the URL they were given.
         raise TrainingError(
