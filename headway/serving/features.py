@@ -10,10 +10,16 @@ to the rows, before the model scores them and the prediction log records them: t
 logged inputs are the values the model saw. Features the request carries itself are kept.
 On-demand features are then computed from the row by the code that computed them for the
 training set (:func:`~headway.features.definitions.apply_on_demand`).
+
+A feature the training schema says is never null, but that the store has no value for (the
+entity was never materialized, or its value is older than the view's TTL), is a 400 that
+names the feature, the view, the entity and the reason, rather than the schema's bare
+"is null".
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import pandas as pd
@@ -29,6 +35,29 @@ __all__ = ["FeatureFiller"]
 def _json_values(column: pd.Series) -> list[Any]:
     """A column's values as a JSON request holds them: NaN and ``pd.NA`` as ``None``."""
     return [None if v is None or v is pd.NA or v != v else v for v in column.tolist()]
+
+
+def _check_found(
+    view: Any, keys: list[str], columns: dict[str, list[Any]], read: Any, required: list[str]
+) -> None:
+    """Raise when the store has no (fresh) value for a row of ``required`` features."""
+    if not required:
+        return
+    row = next((i for i, found in enumerate(read.found) if not found), None)
+    if row is None:
+        return
+    entity = ", ".join(f"{k}={columns[k][row]!r}" for k in keys)
+    why = (
+        f"its value is older than the view's TTL of {view.ttl}"
+        if read.stale[row]
+        else "the online store has no value for it"
+    )
+    raise InvalidRequestError(
+        f"feature {required[0]!r} of feature view {view.name} is missing for row {row} "
+        f"({entity}): {why}, and the training schema says it is never null. Run 'headway "
+        "features materialize' (or materialize-incremental) to bring the store up to date, "
+        "or send the feature in the request"
+    )
 
 
 class FeatureFiller:
@@ -53,14 +82,20 @@ class FeatureFiller:
             for view, features in definitions.resolve(service)
         ]
         self.on_demand = definitions.on_demand(service)
+        # The entity keys a request may carry instead of the features.
+        self.keys = frozenset(k for _, keys, _ in self.views for k in keys)
 
-    def fill(self, parsed: ParsedRequest) -> ParsedRequest:
+    def fill(self, parsed: ParsedRequest, required: Collection[str] = ()) -> ParsedRequest:
         """``parsed`` with every missing feature of the service filled, or as it is when it
         carries them all.
 
+        ``required``: the columns the model's training schema says are never null (under
+        ``checks.nulls: error``).
+
         Raises:
-            InvalidRequestError: rows lack a feature and the entity keys to look it up
-                (HTTP 400, naming the keys and the view).
+            InvalidRequestError: rows lack a feature and the entity keys to look it up, or
+                the store has no (fresh) value of a required feature (HTTP 400, naming the
+                keys, the view and the feature).
         """
         present = set(parsed.columns) if parsed.columns is not None else set(parsed.frame())
         todo = [
@@ -93,6 +128,7 @@ class FeatureFiller:
                 features=missing,
                 ttl=view.ttl_delta,
             )
+            _check_found(view, keys, columns, read, [f for f in missing if f in required])
             for feature in missing:
                 columns[feature] = _json_values(read.values[feature])
         frame = pd.DataFrame(columns)

@@ -347,8 +347,16 @@ def _check_input(item: Any, index: int) -> tuple[str, list[int], str]:
     return name, shape, datatype
 
 
-def _by_column(inputs: list[Any], model: ServedModel) -> tuple[int, dict[str, list[Any]]]:
-    """Rows sent as one input per model column."""
+def _by_column(
+    inputs: list[Any], model: ServedModel, *, filled: bool = False
+) -> tuple[int, dict[str, list[Any]]]:
+    """Rows sent as one input per model column.
+
+    With ``filled`` (the server fills a feature service's features from the online store),
+    inputs may also be entity keys and request-time fields, typed by their datatype, and
+    model columns may be left out: the features are filled, and a column still missing
+    after that is the scorer's 400.
+    """
     types = model.types
     numeric = set(types.numeric)
     known = set(types.columns)
@@ -358,7 +366,7 @@ def _by_column(inputs: list[Any], model: ServedModel) -> tuple[int, dict[str, li
     for index, item in enumerate(inputs):
         name, shape, datatype = _check_input(item, index)
         where = f"input {name!r}"
-        if name not in known:
+        if name not in known and not filled:
             raise InvalidRequestError(
                 f"{where} is not a column of the model; its columns are {', '.join(types.columns)}"
             )
@@ -368,7 +376,9 @@ def _by_column(inputs: list[Any], model: ServedModel) -> tuple[int, dict[str, li
             raise InvalidRequestError(
                 f"{where}: shape {shape} is not one column; use [n] or [n, 1]"
             )
-        if name in numeric:
+        if name not in known:  # an entity key or request field: typed as sent
+            pass
+        elif name in numeric:
             if datatype not in _NUMBER_TYPES and datatype != "BYTES":
                 raise InvalidRequestError(f"{where}: datatype {datatype} for a number column")
         elif datatype != "BYTES":
@@ -383,14 +393,16 @@ def _by_column(inputs: list[Any], model: ServedModel) -> tuple[int, dict[str, li
                 "value per row in every input"
             )
         flat = _flatten(item["data"], shape, where)
-        got[name] = _values(flat, datatype, name in numeric, where, name)
+        number = name in numeric if name in known else datatype in _NUMBER_TYPES
+        got[name] = _values(flat, datatype, number, where, name)
     missing = [c for c in types.columns if c not in got]
-    if missing:
+    if missing and not filled:
         raise InvalidRequestError(
             f"the model's columns {', '.join(missing)} have no input; send one input per column"
         )
     assert n_rows is not None
-    return n_rows, {c: got[c] for c in types.columns}
+    ordered = [c for c in types.columns if c in got]
+    return n_rows, {c: got[c] for c in [*ordered, *(c for c in got if c not in known)]}
 
 
 def _by_tensor(item: Any, model: ServedModel) -> tuple[int, dict[str, list[Any]]]:
@@ -421,8 +433,14 @@ def _by_tensor(item: Any, model: ServedModel) -> tuple[int, dict[str, list[Any]]
     return shape[0], columns
 
 
-def parse_infer(doc: Any, model: ServedModel) -> tuple[ParsedRequest, list[str]]:
+def parse_infer(
+    doc: Any, model: ServedModel, keys: frozenset[str] = frozenset()
+) -> tuple[ParsedRequest, list[str]]:
     """The rows of a V2 inference request and the outputs it asks for.
+
+    ``keys``: the entity keys of the feature service whose features the server fills (none
+    when it fills none); a request may then send keys and request fields instead of the
+    features (one input per column).
 
     Raises:
         InvalidRequestError: the request is malformed; the message names the field.
@@ -448,10 +466,10 @@ def parse_infer(doc: Any, model: ServedModel) -> tuple[ParsedRequest, list[str]]
     columns = set(model.types.columns)
     names = [i.get("name") for i in inputs if isinstance(i, dict)]
     by_column = content_type == "pd" or (
-        content_type is None and (len(inputs) > 1 or any(n in columns for n in names))
+        content_type is None and (len(inputs) > 1 or any(n in columns | keys for n in names))
     )
     if by_column:
-        n_rows, data = _by_column(inputs, model)
+        n_rows, data = _by_column(inputs, model, filled=bool(keys))
     elif len(inputs) != 1:
         raise InvalidRequestError(
             f"parameters.content_type 'np' takes one 2-D input; got {len(inputs)} inputs"
@@ -611,19 +629,25 @@ def oip_router(state: Any) -> APIRouter:
         return error(str(exc), status)
 
     def served(name: str, version: str | None) -> ServedModel | Response:
+        """The champion, or the version asked for when it is served here (the champion or
+        the candidate of the deployment record); else a 404 naming what is served."""
         model: ServedModel = state.scorer.model
         served_name = model.name or "model"
         if name != served_name:
             return error(
                 f"model {name!r} is not served here; this server serves {served_name!r}", 404
             )
-        if version is not None and version != model.version:
-            return error(
-                f"model {name!r} has no version {version!r} here; the served version is "
-                f"{model.version!r}",
-                404,
-            )
-        return model
+        if version is None or version == model.version:
+            return model
+        candidate = state.candidate
+        if candidate is not None and version == candidate.model.version:
+            return candidate.model
+        versions = [model.version] + ([candidate.model.version] if candidate else [])
+        return error(
+            f"model {name!r} has no version {version!r} here; the served versions are "
+            f"{', '.join(repr(v) for v in versions)}",
+            404,
+        )
 
     @router.get("/health/live", response_model=LiveResponse)
     async def live() -> Response:
@@ -694,7 +718,6 @@ def oip_router(state: Any) -> APIRouter:
         status = 200
         metrics = state.metrics
         try:
-            scorer = state.scorer  # this request finishes on it, even if a swap follows
             model = served(name, version)
             if isinstance(model, Response):
                 status = model.status_code
@@ -711,10 +734,25 @@ def oip_router(state: Any) -> APIRouter:
             if not body:
                 raise InvalidRequestError("the request body is empty")
             doc = _loads(body)
-            parsed, names = parse_infer(doc, model)
-            result = await scorer.predict(parsed)
-            metrics.rows.labels(model.name or "", model.version or "").inc(parsed.n_rows)
+            keys = state.features.keys if state.features is not None else frozenset()
+            parsed, names = parse_infer(doc, model, keys)
+            # Routed as the deployment record says (as /invocations), or by the version in
+            # the path; each part finishes on the scorer it started on.
+            if version is None:
+                result = await state.predict(parsed)
+            else:
+                result = await state.predict_version(parsed, version)
+                if result is None:  # swapped out between the check and the scoring
+                    status = 404
+                    return error(f"version {version!r} of {name!r} is no longer served", 404)
+            answered = result["model"]
+            metrics.rows.labels(answered["name"] or "", answered["version"] or "").inc(
+                parsed.n_rows
+            )
             parameters: dict[str, Any] = {"prediction_ids": result["prediction_ids"]}
+            for key in ("routes", "versions"):  # rows answered by a candidate
+                if key in result:
+                    parameters[key] = result[key]
             for warning in result.get("warnings", ()):
                 metrics.schema_violations.labels(warning["column"], warning["check"]).inc()
             if result.get("warnings"):
@@ -723,7 +761,7 @@ def oip_router(state: Any) -> APIRouter:
             return json_response(
                 {
                     "model_name": model.name or "model",
-                    "model_version": model.version,
+                    "model_version": answered["version"],
                     "id": request_id if request_id is not None else uuid.uuid4().hex,
                     "parameters": parameters,
                     "outputs": _outputs(result, model, names),

@@ -360,9 +360,9 @@ class ServingState:
     async def predict(self, parsed: ParsedRequest, *, explain: int = 0) -> dict[str, Any]:
         """Answer one request as the deployment record routes it; the answer names the
         version (``model``) and, when a candidate takes part, each row's route."""
-        if self.features is not None:
-            parsed = self.features.fill(parsed)
         champion, candidate, mode = self.scorer, self.candidate, self.mode
+        if self.features is not None:
+            parsed = self.features.fill(parsed, _never_null(champion.model))
         if candidate is None or mode == "single":
             answered, result = await self._guarded(champion, parsed, explain)
             return self._named(result, answered)
@@ -382,6 +382,21 @@ class ServingState:
             result["routes"] = [answered.route] * parsed.n_rows
             return result
         return await self._ab(parsed, champion, candidate, explain)
+
+    async def predict_version(
+        self, parsed: ParsedRequest, version: str, *, explain: int = 0
+    ) -> dict[str, Any] | None:
+        """Answer one request with one served version (the champion or the candidate),
+        whatever the traffic split; ``None`` when ``version`` is not served here. No
+        fallback: the caller asked for this version."""
+        scorer = next(
+            (s for s in (self.scorer, self.candidate) if s and s.model.version == version), None
+        )
+        if scorer is None:
+            return None
+        if self.features is not None:
+            parsed = self.features.fill(parsed, _never_null(scorer.model))
+        return self._named(await scorer.predict(parsed, explain=explain), scorer)
 
     def _named(self, result: dict[str, Any], scorer: Scorer) -> dict[str, Any]:
         result["model"] = scorer.model_doc
@@ -461,6 +476,14 @@ class ServingState:
         except Exception:  # the segments stay; a later compaction takes them
             logger.exception("compacting the prediction log failed")
         self.log.close()
+
+
+def _never_null(model: ServedModel) -> frozenset[str]:
+    """The columns ``model``'s training schema refuses nulls in (``checks.nulls: error``)."""
+    schema = model.schema
+    if schema is None or schema.checks.nulls != "error":
+        return frozenset()
+    return frozenset(name for name, spec in schema.columns.items() if not spec.nullable)
 
 
 def _feature_filler(settings: Any) -> Any | None:

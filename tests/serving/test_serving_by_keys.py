@@ -65,13 +65,30 @@ def test_the_server_scores_the_training_row_of_the_same_entity_and_time(tmp_path
             json={"dataframe_split": {"columns": ["plan"], "data": [["basic"]]}},
             timeout=30,
         )
+        keys = [
+            {"name": "customer_id", "shape": [60], "datatype": "BYTES", "data": list(customers)}
+        ]
+        v2 = httpx.post(f"{url}/v2/models/churn/infer", json={"inputs": keys}, timeout=30)
+        plan = [{"name": "plan", "shape": [1], "datatype": "BYTES", "data": ["basic"]}]
+        v2_refused = httpx.post(f"{url}/v2/models/churn/infer", json={"inputs": plan}, timeout=30)
     assert refused.status_code == 400
     assert "entity key ['customer_id']" in refused.json()["message"]
+    assert v2_refused.status_code == 400
+    assert "entity key ['customer_id']" in v2_refused.json()["error"]
+    assert v2.status_code == 200, v2.text
+    v2_answer = v2.json()
+    assert v2_answer["outputs"][0]["data"] == answer["predictions"]  # the same filled rows
 
     with open_prediction_log(project.predictions_url, project.predictions_dir) as log:
         logged = log.get(answer["prediction_ids"]).set_index("prediction_id")
+        v2_ids = v2_answer["parameters"]["prediction_ids"]
+        v2_logged = log.get(v2_ids).set_index("prediction_id")
     for i, pid in enumerate(answer["prediction_ids"]):
         inputs = logged.loc[pid, "inputs"]
+        for feature in FEATURES:
+            assert _same(inputs.get(feature), offline[feature].iloc[i]), (feature, i)
+    for i, pid in enumerate(v2_ids):
+        inputs = v2_logged.loc[pid, "inputs"]
         for feature in FEATURES:
             assert _same(inputs.get(feature), offline[feature].iloc[i]), (feature, i)
 

@@ -203,3 +203,63 @@ def test_shadowed_rows_are_logged_under_route_shadow(
     shadow = logged[logged["route"] == "shadow"]
     assert len(shadow) >= 3 * 19  # counted once scored and logged
     assert set(shadow["model_version"]) == {"1"}
+
+
+def _v2_body(body: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    """The rows of ``body`` as a V2 request: one input per model column."""
+    split = body["dataframe_split"]
+    inputs = []
+    for j, column in enumerate(split["columns"]):
+        if column not in columns:
+            continue
+        values = [row[j] for row in split["data"]]
+        numeric = all(isinstance(v, int | float) for v in values)
+        inputs.append(
+            {
+                "name": column,
+                "shape": [len(values)],
+                "datatype": "FP64" if numeric else "BYTES",
+                "data": [float(v) for v in values] if numeric else [str(v) for v in values],
+            }
+        )
+    return {"inputs": inputs}
+
+
+def test_v2_infer_follows_the_record_and_a_version_in_the_path_pins_it(
+    project: Project, server: str, body: dict[str, Any]
+) -> None:
+    change = {"mode": "canary", "candidate": "1", "weight": 1.0, "by": "bo", "reason": "v2"}
+    assert httpx.post(f"{server}/admin/traffic", json=change, timeout=30).status_code == 200
+    assert len(_until_stable(server, body, lambda d: d["model"]["version"] == "1")) == 20
+    with httpx.Client(base_url=server, timeout=10) as client:
+        meta = client.get("/v2/models/churn").json()
+        v2 = _v2_body(body, [i["name"] for i in meta["inputs"]])
+        # Until 10 answers in a row come from the candidate (this connection's worker has
+        # followed the record); bounded by FOLLOW_DEADLINE_S.
+        deadline = time.monotonic() + FOLLOW_DEADLINE_S
+        routed: list[httpx.Response] = []
+        while len(routed) < 10 and time.monotonic() < deadline:
+            answer = client.post("/v2/models/churn/infer", json=v2)
+            assert answer.status_code == 200, answer.text
+            followed = answer.json()["model_version"] == "1"
+            routed = [*routed, answer] if followed else []
+        pinned = {
+            version: client.post(f"/v2/models/churn/versions/{version}/infer", json=v2)
+            for version in ("1", "2", "3")
+        }
+        ready = client.get("/v2/models/churn/versions/1/ready")
+
+    assert len(routed) == 10
+    assert all(r.json()["parameters"]["routes"] == ["canary"] * 3 for r in routed)
+    assert pinned["1"].status_code == 200 and pinned["1"].json()["model_version"] == "1"
+    assert pinned["2"].status_code == 200 and pinned["2"].json()["model_version"] == "2"
+    assert "routes" not in pinned["2"].json()["parameters"]
+    assert pinned["3"].status_code == 404
+    assert "the served versions are '2', '1'" in pinned["3"].json()["error"]
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+
+    ids = [i for r in routed for i in r.json()["parameters"]["prediction_ids"]]
+    with open_prediction_log(project.predictions_url, project.predictions_dir) as log:
+        logged = log.get(ids)
+    assert len(logged) == 30
+    assert set(logged["model_version"]) == {"1"} and set(logged["route"]) == {"canary"}
