@@ -53,11 +53,11 @@ AUTOMATION = {
 }
 
 
-def _project(root: Path) -> Project:
+def _project(root: Path, automation: dict[str, Any] = AUTOMATION) -> Project:
     make_tiny_project(root, rows=800)
     path = root / "headway.yaml"
     config = yaml.safe_load(path.read_text())
-    config["automation"] = AUTOMATION
+    config["automation"] = automation
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return Project.load(root)
 
@@ -339,3 +339,65 @@ def test_a_person_aborts_the_rollout(tmp_path: Path) -> None:
     assert [(e.actor, e.version, e.reason) for e in aborted] == [("ana", "2", "not today")]
     again = run_cli("rollout", "abort", "--project", str(project.root), "--reason", "twice")
     assert again.returncode == 1 and "no active rollout to abort" in again.stderr
+
+
+def test_an_ab_rollout_holds_for_its_duration_then_reports_lift_and_promotes(
+    tmp_path: Path,
+) -> None:
+    rollout = {
+        **AUTOMATION["rollout"],
+        "strategy": "ab",
+        "ab_weight": 0.5,
+        "ab_entity_column": "customer_id",
+        "ab_duration": "7d",
+    }
+    project = _project(tmp_path / "churn", {**AUTOMATION, "rollout": rollout})
+    traffic = _Traffic(project)
+    clock: list[datetime] = []  # empty: the real time
+    pilot = Autopilot(
+        project, holder="test-pilot", clock=lambda: clock[0] if clock else datetime.now(UTC)
+    )
+    assert run_pipeline(project).version.aliases == (CHAMPION,)
+    rows = traffic.rows(800)
+    traffic.log(rows, answered_by=[("1", "champion")] * len(rows))
+    first = pilot.run_once()
+    assert [e["event"] for e in first.events][-1] == "rollout_started", first.as_dict()
+    with DeploymentStore.for_project(project) as deployments:
+        record = deployments.get("churn")
+    assert (record.mode, record.candidate, record.weight, record.entity_column) == (
+        "ab",
+        "2",
+        0.5,
+        "customer_id",
+    )
+
+    # A sticky split of shifted traffic, as the server routes it: the retrained v2 is
+    # better, but the A/B test runs its whole period.
+    rows = traffic.rows(1200)
+    split = [("2", "canary") if i % 2 else ("1", "champion") for i in range(len(rows))]
+    traffic.log(rows, answered_by=split)
+    second = pilot.run_once()
+    assert [e["event"] for e in second.events] == ["rollout_held"], second.as_dict()
+    assert "ab runs for 7d" in second.events[0]["detail"]
+    with RolloutStore.for_project(project) as rollouts:
+        running = rollouts.active("churn")
+    assert running is not None and running.strategy == "ab"
+    report = running.state["evidence"]["ab"]
+    assert (report["n_control"], report["n_treatment"]) == (600, 600)
+    assert report["difference"] < 0 and report["relative_lift"] < 0  # a lower Brier score
+    assert report["fixed_ci_low"] < report["difference"] < report["fixed_ci_high"]
+    assert report["sequential_ci_low"] <= report["fixed_ci_low"]  # always-valid: wider
+    assert report["decision"] == "better"
+
+    # Eight days later the period is over: the verdict decides.
+    clock.append(datetime.now(UTC) + timedelta(days=8))
+    third = pilot.run_once()
+    assert [e["event"] for e in third.events][-1] == "rollout_promoted", third.as_dict()
+    registry = ModelRegistry(project.tracking_uri, project.registry_uri)
+    assert registry.version_by_alias("churn", CHAMPION).version == "2"  # type: ignore[union-attr]
+    with RolloutStore.for_project(project) as rollouts:
+        ended = rollouts.history("churn", limit=1)[0]
+    assert ended.status == "promoted"
+    assert ended.state["evidence"]["ab"]["sequential_p_value"] < 0.05
+    with DeploymentStore.for_project(project) as deployments:
+        assert deployments.get("churn").mode == "single"
