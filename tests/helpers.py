@@ -78,11 +78,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def serving(project_root: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+def start_server(
+    project_root: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
     """``headway serve --project project_root`` as a real process on a free 127.0.0.1 port,
-    ready when the block starts; yields its base URL. ``env``: variables added to the
-    process's environment."""
+    once it is ready: the process (the caller stops it) and its base URL. ``env``: variables
+    added to the process's environment."""
     port = free_port()
     exe = shutil.which("headway", path=str(Path(sys.executable).parent)) or shutil.which("headway")
     assert exe, "the headway console script is not installed (pip install -e .)"
@@ -103,12 +104,23 @@ def serving(project_root: Path, *args: str, env: dict[str, str] | None = None) -
                 )
             try:
                 if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                    break
+                    return proc, url
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("headway serve did not become ready in 60s")
             time.sleep(0.2)
+    except BaseException:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise
+
+
+@contextmanager
+def serving(project_root: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A :func:`start_server` process for the block; yields its base URL."""
+    proc, url = start_server(project_root, *args, env=env)
+    try:
         yield url
     finally:
         proc.terminate()

@@ -240,6 +240,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await state.start()  # routes as the deployment record says from the first request
         follower = asyncio.get_running_loop().create_task(state.follow())
         try:
             yield

@@ -159,6 +159,17 @@ class ServingState:
 
     # -- following the registry ---------------------------------------------------------
 
+    async def start(self) -> None:
+        """Apply the deployment record before the first request (a server restarted in the
+        middle of a canary or shadow routes as the record says at once); an unreachable
+        control plane is logged, and the follower retries."""
+        if self.settings.control_db_url is None or not self.model.name:
+            return
+        try:
+            await self.check_deployment(self.model.name, asyncio.get_running_loop())
+        except Exception:
+            logger.exception("reading the deployment record at start failed")
+
     async def follow(self) -> None:
         """Poll the alias this server serves and swap to its new version; runs until
         cancelled. Does nothing when the server serves a fixed version."""

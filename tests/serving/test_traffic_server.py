@@ -22,7 +22,7 @@ from headway.controlplane import AuditLog, DeploymentStore
 from headway.predictions import open_prediction_log
 from headway.registry import CHAMPION, ModelRegistry
 from headway.registry.governance import Governor
-from tests.helpers import make_tiny_project, run_cli, serving
+from tests.helpers import make_tiny_project, run_cli, serving, start_server
 
 # A bound on waiting for both workers to follow (they look every second); never asserted.
 FOLLOW_DEADLINE_S = 30.0
@@ -263,3 +263,36 @@ def test_v2_infer_follows_the_record_and_a_version_in_the_path_pins_it(
         logged = log.get(ids)
     assert len(logged) == 30
     assert set(logged["model_version"]) == {"1"} and set(logged["route"]) == {"canary"}
+
+
+def test_a_killed_server_restarts_on_the_recorded_canary_with_its_answers_logged(
+    project: Project, body: dict[str, Any]
+) -> None:
+    with DeploymentStore.for_project(project) as store:
+        store.set(
+            "churn", candidate="1", mode="canary", weight=1.0, entity_column=None,
+            actor="test", reason="canary before the crash",
+        )  # fmt: skip
+    proc, url = start_server(project.root)
+    try:
+        before = _until_stable(url, body, lambda d: d["model"]["version"] == "1")
+    finally:
+        proc.kill()  # no shutdown: nothing flushed or compacted on the way out
+        proc.wait(timeout=10)
+    assert len(before) == 20
+    ids = [i for d in before for i in d["prediction_ids"]]
+
+    restarted, url = start_server(project.root)
+    try:
+        first = httpx.post(f"{url}/invocations", json=body, timeout=30)
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=10)
+    assert first.status_code == 200, first.text
+    assert first.json()["model"]["version"] == "1"  # the very first answer: the record
+    assert first.json()["routes"] == ["canary"] * 3
+
+    with open_prediction_log(project.predictions_url, project.predictions_dir) as log:
+        logged = log.get(ids)
+    assert len(logged) == len(ids) == 60  # every answer given before the kill is logged
+    assert set(logged["route"]) == {"canary"} and set(logged["model_version"]) == {"1"}
