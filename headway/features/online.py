@@ -106,6 +106,9 @@ class BaseOnlineStore(ABC):
     ``close``); key encoding, validation, deduplication and TTLs live here, once.
     """
 
+    #: Whether a read crosses the network (a server reads such a store off its event loop).
+    remote: bool = False
+
     def __init__(self) -> None:
         self._join_keys: dict[str, list[str]] = {}
 
@@ -498,6 +501,8 @@ class RedisOnlineStore(BaseOnlineStore):
     ``{prefix}:views``. Many keys go in one pipeline; the newer-wins upsert is one Lua
     script per entity, so concurrent writers cannot put an older row back.
     """
+
+    remote = True
 
     def __init__(self, url: str, *, prefix: str = "headway") -> None:
         super().__init__()

@@ -50,6 +50,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
 from headway.exceptions import InvalidRequestError, PredictionLogError
 from headway.predictions.base import SHADOW_SUFFIX
 from headway.registry import ModelRegistry, layout
@@ -373,7 +375,7 @@ class ServingState:
         version (``model``) and, when a candidate takes part, each row's route."""
         champion, candidate, mode = self.scorer, self.candidate, self.mode
         if self.features is not None:
-            parsed = self.features.fill(parsed, _never_null(champion.model))
+            parsed = await self._filled(parsed, champion.model)
         if candidate is None or mode == "single":
             answered, result = await self._guarded(champion, parsed, explain)
             return self._named(result, answered)
@@ -406,8 +408,18 @@ class ServingState:
         if scorer is None:
             return None
         if self.features is not None:
-            parsed = self.features.fill(parsed, _never_null(scorer.model))
+            parsed = await self._filled(parsed, scorer.model)
         return self._named(await scorer.predict(parsed, explain=explain), scorer)
+
+    async def _filled(self, parsed: ParsedRequest, model: ServedModel) -> ParsedRequest:
+        """``parsed`` with its features filled from the online store: in place for an
+        in-process store (SQLite, well under a millisecond), in a worker thread for one
+        across the network (Redis), so that a round trip does not hold up the event loop."""
+        filler = self.features
+        assert filler is not None
+        if filler.store.remote:
+            return await run_in_threadpool(filler.fill, parsed, _never_null(model))
+        return filler.fill(parsed, _never_null(model))
 
     def _named(self, result: dict[str, Any], scorer: Scorer) -> dict[str, Any]:
         result["model"] = scorer.model_doc

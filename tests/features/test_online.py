@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,45 +23,6 @@ from tests.helpers import free_port
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BACKENDS = ["sqlite", "redis"]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A throwaway ``redis-server`` without persistence on a free port."""
-    exe = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-    )
-    if exe is None:
-        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
-    try:
-        import redis
-    except ImportError:
-        pytest.skip("the redis client is not installed (pip install 'headway[redis]')")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, f"redis-server exited with {proc.returncode}"
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not answer in 20s"
-                time.sleep(0.05)
-        client.close()
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(params=BACKENDS)

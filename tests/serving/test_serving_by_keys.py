@@ -13,11 +13,14 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
+import yaml
 
 from headway.features.definitions import load_definitions
 from headway.features.pit import historical_features
 from headway.pipeline.run import run_pipeline
 from headway.predictions import open_prediction_log
+from headway.project import Project
 from headway.registry import ModelRegistry
 from tests.helpers import PROFILE, USAGE, make_feature_project, run_cli, serving
 
@@ -33,12 +36,22 @@ def _same(a: Any, b: Any) -> bool:
     return str(a) == str(b)
 
 
-def test_the_server_scores_the_training_row_of_the_same_entity_and_time(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_the_server_scores_the_training_row_of_the_same_entity_and_time(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
     start = (datetime.now(UTC) - timedelta(days=60)).strftime("%Y-%m-%d")
     project = make_feature_project(tmp_path / "churn", start=start, days=50)
+    if store == "redis":  # read off the event loop, across the network
+        path = project.root / "headway.yaml"
+        config = yaml.safe_load(path.read_text())
+        config["features"]["online_store"] = request.getfixturevalue("redis_url")
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        project = Project.load(project.root)
     version = run_pipeline(project).version.version
     out = run_cli("features", "materialize", "--project", str(project.root), "--json")
     assert out.returncode == 0, out.stderr
+    assert (project.state_dir / "online.db").exists() == (store == "sqlite")
 
     now = datetime.now(UTC)
     entities = pd.read_parquet(project.root / "entities.parquet")
