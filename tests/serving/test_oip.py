@@ -19,7 +19,7 @@ from tritonclient.utils import InferenceServerException
 from headway import PipelineResult, Project
 from headway.exceptions import InvalidRequestError
 from headway.serving.model import ServedModel
-from headway.serving.oip import _loads
+from headway.serving.oip_parse import load_body
 
 Trained = tuple[Project, PipelineResult]
 
@@ -369,7 +369,7 @@ def test_bodies_that_are_not_requests_are_a_400(server: str, body: bytes, names:
 
 def test_bare_nan_inside_strings_is_kept() -> None:
     body = b'{"a": "NaN and Infinity \\" NaN", "b": [NaN, 1.5, -NaN], "NaN": "x"}'
-    assert _loads(body) == {"a": 'NaN and Infinity " NaN', "b": [None, 1.5, None], "NaN": "x"}
+    assert load_body(body) == {"a": 'NaN and Infinity " NaN', "b": [None, 1.5, None], "NaN": "x"}
 
 
 def test_v2_routes_are_documented(server: str) -> None:
@@ -398,7 +398,7 @@ def test_v2_routes_are_documented(server: str) -> None:
 @pytest.mark.parametrize("nested", [False, True])
 def test_fp64_tensor_of_an_all_number_model(served: ServedModel, nested: bool) -> None:
     from headway.features.contract import FeatureTypes
-    from headway.serving.oip import parse_infer
+    from headway.serving.oip_parse import parse_infer
 
     model = dataclasses.replace(served, types=FeatureTypes(numeric=("a", "b", "c"), categorical=()))
     matrix = [[1.5, None, 3], [4.0, 5.0, 6.5]]
