@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 
 from headway.exceptions import InvalidRequestError
-from headway.features.definitions import FeatureDefinitions, apply_on_demand
-from headway.features.online import BaseOnlineStore
+from headway.features.definitions import FeatureDefinitions, FeatureView, apply_on_demand
+from headway.features.online import BaseOnlineStore, OnlineRead
 from headway.serving.protocol import ParsedRequest
 
 __all__ = ["FeatureFiller"]
@@ -38,7 +38,11 @@ def _json_values(column: pd.Series) -> list[Any]:
 
 
 def _check_found(
-    view: Any, keys: list[str], columns: dict[str, list[Any]], read: Any, required: list[str]
+    view: FeatureView,
+    keys: list[str],
+    columns: dict[str, list[Any]],
+    read: OnlineRead,
+    required: list[str],
 ) -> None:
     """Raise when the store has no (fresh) value for a row of ``required`` features."""
     if not required:
