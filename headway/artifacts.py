@@ -220,5 +220,7 @@ class PipelineResult:
     blessing: Blessing
     version: ModelVersionRef
     run_id: str
-    tracking_uri: str
+    # As configured, for connecting to the store; kept out of the repr (it may hold a
+    # password, and a result is printed in notebooks).
+    tracking_uri: str = field(repr=False)
     duration_seconds: float

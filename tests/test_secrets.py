@@ -3,6 +3,7 @@ artifact, model card, audit record, log line or command output holds it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -297,6 +298,9 @@ def test_a_password_in_the_config_is_recorded_nowhere(
     logged = Path(client.download_artifacts(result.run_id, "headway.yaml", str(tmp_path)))
     assert MASK in logged.read_text() and SECRET not in logged.read_text()
     assert load_config(logged).training.ray_address == f"ray://admin:{MASK}@ray.internal:10001"
+    # A result printed in a notebook does not show a password in the store's URI.
+    shown = dataclasses.replace(result, tracking_uri=f"https://u:{SECRET}@mlflow.internal/")
+    assert SECRET not in repr(shown) and SECRET in shown.tracking_uri
 
     # The same project through the command, its storage given by HEADWAY_OPTUNA_STORAGE.
     env_db = tmp_path / "env-optuna.db"
