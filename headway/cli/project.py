@@ -51,8 +51,12 @@ def init(
             "--example", "-e", help=f"Example to start from: {', '.join(EXAMPLES)} (default churn)."
         ),
     ] = None,
-    rows: Annotated[int, typer.Option(min=100, help="Rows of generated example data.")] = 50_000,
-    seed: Annotated[int, typer.Option(help="Seed of the data generator.")] = 0,
+    rows: Annotated[
+        int | None, typer.Option(min=100, help="Rows of generated example data [default: 50000].")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the data generator [default: 0].")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Project and model name.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing headway.yaml.")] = False,
 ) -> None:
@@ -69,6 +73,11 @@ def init(
     if own:
         if target is None:
             raise ConfigError("--data and --sql need --target COLUMN: the column to predict.")
+        if rows is not None or seed is not None:
+            raise ConfigError(
+                "--rows and --seed size and seed the generated example data; with --data or "
+                "--sql your table is used as it is: drop them."
+            )
         _init_from_data(
             directory,
             data=data,
@@ -86,6 +95,8 @@ def init(
     if target is not None or series is not None or database is not None:
         raise ConfigError("--target, --series and --database apply with --data or --sql only.")
     example = example or "churn"
+    rows = 50_000 if rows is None else rows
+    seed = 0 if seed is None else seed
     with console.status(f"Generating {rows:,} rows of '{example}' data..."):
         path = write_example(example, directory, n_rows=rows, seed=seed, name=name, force=force)
     console.print(f"[green]✓[/green] wrote {path} and {directory}/{EXAMPLES[example].data_file}")

@@ -274,6 +274,9 @@ def test_flags_that_exclude_each_other(tmp_path: Path, churn_csv: Path) -> None:
     message = bad(tmp_path, "--data", str(churn_csv), "--target", "churned", "--example", "churn")
     assert "--example and --data/--sql exclude each other" in message
     assert "need --target COLUMN" in bad(tmp_path, "--data", str(churn_csv))
+    for flag in ("--rows", "--seed"):
+        message = bad(tmp_path, "--data", str(churn_csv), "--target", "churned", flag, "500")
+        assert "--rows and --seed size and seed the generated example data" in message
 
 
 def test_an_existing_project_needs_force(tmp_path: Path, churn_csv: Path) -> None:
