@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import DateTime, Dialect, event
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.types import TypeDecorator
 
 from headway.exceptions import ConfigError
 from headway.redact import redact_text, redact_uri
 
 __all__ = [
-    "UTCDateTime",
     "create_engine",
     "parse_url",
     "safe_url",
@@ -33,32 +30,8 @@ __all__ = [
 ]
 
 _SQLITE_BUSY_TIMEOUT_S = 30.0
-# Dialects whose DATETIME has no time zone: UTC is stored naive and read back as UTC.
-_NAIVE_DATETIME_DIALECTS = frozenset({"sqlite", "mysql", "mariadb"})
 # Execution option that makes the SQLite ``begin`` hook take the write lock at once.
 _WRITE_OPTION = "headway_write"
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (naive UTC where the column has none)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"datetime {value.isoformat()} must be timezone-aware")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name in _NAIVE_DATETIME_DIALECTS else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 def parse_url(url: str) -> URL:

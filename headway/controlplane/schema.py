@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-from headway.controlplane.engine import UTCDateTime
+from headway.sqltypes import UTCDateTime
 
 __all__ = [
     "MAX_NAME",

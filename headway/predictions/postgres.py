@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy import Dialect, event
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
-from sqlalchemy.types import TypeDecorator
 
 from headway.exceptions import ConfigError
 from headway.predictions._frames import dumps, feedback_frame, finish_predictions, prediction_frame
@@ -41,6 +40,7 @@ from headway.predictions._frames import to_us as _to_us
 from headway.predictions.base import BasePredictionLog, Feedback, PredictionRecord, as_utc
 from headway.predictions.local import check_fsync
 from headway.redact import redact_text, redact_uri
+from headway.sqltypes import UTCDateTime
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,31 +55,13 @@ _IDS_PER_QUERY = 500  # under SQLite's limit on bound parameters
 _CREATE_LOCK_KEY = 0x68656164776179  # "headway"
 
 
-class _UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (naive UTC where the column has none)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 _JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 _metadata = sa.MetaData()
 _predictions = sa.Table(
     "headway_predictions",
     _metadata,
     sa.Column("prediction_id", sa.String(255), primary_key=True),
-    sa.Column("timestamp", _UTCDateTime(), nullable=False, index=True),
+    sa.Column("timestamp", UTCDateTime(), nullable=False, index=True),
     sa.Column("model_name", sa.String(255), nullable=False, index=True),
     sa.Column("model_version", sa.String(64), nullable=False),
     sa.Column("route", sa.String(16), nullable=False),
@@ -98,8 +80,8 @@ _feedback = sa.Table(
     ),
     sa.Column("prediction_id", sa.String(255), nullable=False, index=True),
     sa.Column("label", _JSON, nullable=True),
-    sa.Column("observed_at", _UTCDateTime(), nullable=True),
-    sa.Column("received_at", _UTCDateTime(), nullable=False),
+    sa.Column("observed_at", UTCDateTime(), nullable=True),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
 )
 _PREDICTION_COLUMNS = [
     _predictions.c.prediction_id,
