@@ -27,6 +27,7 @@ def serving_settings(project: Project, model_uri: str | None) -> ServingSettings
         log_url=project.predictions_url if logged else None,
         log_dir=str(project.predictions_dir) if logged else None,
         log_fsync=cfg.predictions.fsync,
+        compact_seconds=_seconds(cfg.predictions.compact_every),
         batching=cfg.serving.batching,
         max_batch_rows=cfg.serving.max_batch_rows,
         max_wait_ms=cfg.serving.max_wait_ms,
@@ -42,6 +43,13 @@ def serving_settings(project: Project, model_uri: str | None) -> ServingSettings
         online_store_url=cfg.features.online_store,
         online_store_path=str(project.state_dir / "online.db"),
     )
+
+
+def _seconds(text: str | None) -> float | None:
+    from headway.config.monitoring import parse_duration
+
+    parsed = parse_duration(text) if text is not None else None
+    return parsed.total_seconds() if parsed is not None else None
 
 
 def _api_tokens(project: Project) -> dict[str, str] | None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from headway.config._base import Section
+from headway.config.monitoring import parse_duration
 
 __all__ = ["PredictionLogConfig"]
 
@@ -23,9 +24,26 @@ class PredictionLogConfig(Section):
         "(compacted to Parquet), a PostgreSQL URL, or s3://BUCKET/PREFIX; "
         "HEADWAY_PREDICTIONS_URL overrides it (use it for a URL with a password).",
     )
+    compact_every: str | None = Field(
+        default="1h",
+        description="How often a running server compacts the embedded log (closed segments "
+        "become Parquet parts) or uploads the S3 spool; null: only when it stops.",
+    )
     fsync: Literal["batch", "none"] = Field(
         default="batch",
         description="batch: each written batch is flushed to disk before its responses are "
         "sent (survives a machine crash); none: written to the operating system only "
         "(survives a killed process, not a power loss).",
     )
+
+    @field_validator("compact_every")
+    @classmethod
+    def _compact_every(cls, value: str | None) -> str | None:
+        if value is not None:
+            parsed = parse_duration(value)
+            if parsed is None or parsed.total_seconds() <= 0:
+                raise ValueError(
+                    f"{value!r} is not a duration above zero (30s, 10m, 1h, 1d); null "
+                    "compacts only when the server stops"
+                )
+        return value

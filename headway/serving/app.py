@@ -64,6 +64,8 @@ class ServingSettings(BaseModel):
     log_url: str | None = Field(default=None, repr=False)
     log_dir: str | None = None
     log_fsync: str = "batch"
+    # How often the log is compacted while the server runs (None: only when it stops).
+    compact_seconds: float | None = Field(default=None, gt=0)
     batching: bool = Field(default=True, description="Score concurrent requests together.")
     max_batch_rows: int = Field(default=256, gt=0)
     max_wait_ms: float = Field(default=0.0, ge=0, le=100)
@@ -241,11 +243,14 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await state.start()  # routes as the deployment record says from the first request
-        follower = asyncio.get_running_loop().create_task(state.follow())
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(state.follow()), loop.create_task(state.compact_periodically())]
         try:
             yield
         finally:
-            follower.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await state.close()  # the appends already queued are written first
 
     app = _ServingApp(

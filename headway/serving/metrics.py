@@ -90,6 +90,7 @@ class ServingMetrics:
     traffic_weight: Gauge
     shadow_errors: Counter
     fallbacks: Counter
+    compactions: Counter
     monitoring: MonitoringGauges
 
     @classmethod
@@ -174,6 +175,12 @@ class ServingMetrics:
                 "Requests answered by the fallback version because the model failed "
                 "(reason raised) or was too slow (reason took).",
                 ["version", "reason"],
+                registry=registry,
+            ),
+            compactions=Counter(
+                "headway_log_compactions",
+                "Compactions of the prediction log while serving, by outcome (ok, failed).",
+                ["outcome"],
                 registry=registry,
             ),
             batch_rows=Histogram(

@@ -172,6 +172,26 @@ class ServingState:
         except Exception:
             logger.exception("reading the deployment record at start failed")
 
+    async def compact_periodically(self) -> None:
+        """Compact the prediction log every ``compact_seconds`` (closed segments become
+        Parquet parts; the S3 spool is uploaded), in a worker thread so that answers and
+        appends go on; runs until cancelled. A failed compaction leaves the segments for
+        the next one."""
+        seconds = self.settings.compact_seconds
+        if self.log is None or not seconds:
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await loop.run_in_executor(None, self.log.compact)
+                self.metrics.compactions.labels("ok").inc()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.metrics.compactions.labels("failed").inc()
+                logger.exception("compacting the prediction log failed; retried later")
+
     async def follow(self) -> None:
         """Poll the alias this server serves and swap to its new version; runs until
         cancelled. Does nothing when the server serves a fixed version."""
