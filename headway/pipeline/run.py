@@ -436,13 +436,14 @@ def _log_evaluation(
         metrics["test_value_per_1000"] = evaluation.business_value["per_1000"]
     for report in evaluation.fairness:
         column = report["column"]
-        metrics[f"fairness.{column}.demographic_parity_difference"] = report[
-            "demographic_parity_difference"
-        ]
-        if report.get("equalized_odds_difference") is not None:
-            metrics[f"fairness.{column}.equalized_odds_difference"] = report[
-                "equalized_odds_difference"
-            ]
+        for gap in ("demographic_parity_difference", "equalized_odds_difference"):
+            if report.get(gap) is None:
+                continue
+            metrics[f"fairness.{column}.{gap}"] = report[gap]
+            interval = report.get(f"{gap}_interval")
+            if interval is not None:  # the 95% bootstrap interval, as the gate reads it
+                metrics[f"fairness.{column}.{gap}_low"] = interval[0]
+                metrics[f"fairness.{column}.{gap}_high"] = interval[1]
     run.log_metrics(metrics)
     run.log_dict(to_dict(evaluation), layout.EVALUATION.path)
     figures = evaluation_figures(

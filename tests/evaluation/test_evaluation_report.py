@@ -94,6 +94,10 @@ def test_report_and_figures_are_logged(credit: tuple[Project, PipelineResult]) -
         Path(client.download_artifacts(result.run_id, "evaluation/report.json")).read_text()
     )
     assert stored["fairness"][0]["column"] == "sex"
+    low, high = stored["fairness"][0]["demographic_parity_difference_interval"]
+    assert metrics["fairness.sex.demographic_parity_difference_low"] == pytest.approx(low)
+    assert metrics["fairness.sex.demographic_parity_difference_high"] == pytest.approx(high)
+    assert low < high
 
 
 def test_unknown_sensitive_column_stops_before_anything_is_tracked(tmp_path: Path) -> None:
