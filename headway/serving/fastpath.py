@@ -9,7 +9,8 @@ without pandas or scikit-learn's column machinery:
   (plus a missing and an unseen value) through the fitted encoder once, at compile time;
 - numbers: median imputation, missing indicators and standardisation as array operations;
 - the model: the booster (LightGBM, XGBoost) or the scikit-learn estimator called on the
-  float matrix; then the calibrators and the threshold as scikit-learn applies them.
+  float matrix; then the calibrators and the threshold as scikit-learn applies them
+  (:mod:`headway.serving.fastmodels`).
 
 The scorer gives the same labels and probabilities as the estimator. It is checked against
 the estimator on probe rows at compile time; a model it does not support (a forecasting
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,21 +30,20 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (
-    ExtraTreesClassifier,
-    ExtraTreesRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import LabelEncoder, OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from headway.exceptions import InvalidRequestError
 from headway.features.contract import FeatureTypes, coerce_features, feature_types_of
+from headway.serving.fastmodels import (
+    ModelFunction,
+    Unsupported,
+    calibrated,
+    model_functions,
+    unwrap,
+)
 
 __all__ = ["FastScorer", "compile_scorer"]
 
@@ -53,19 +52,8 @@ logger = logging.getLogger(__name__)
 Columns = Mapping[str, Any]
 """A request's columns: name -> the values of its rows (a sequence or a 1-d array)."""
 
-_LINEAR = (LogisticRegression, Ridge)
-_FORESTS = (
-    RandomForestClassifier,
-    RandomForestRegressor,
-    ExtraTreesClassifier,
-    ExtraTreesRegressor,
-)
 _UNSEEN = "\x00headway-unseen-category\x00"
 _TOLERANCE = 1e-9
-
-
-class _Unsupported(Exception):
-    """The estimator holds something the fast path does not reproduce."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,7 +138,7 @@ _Step = Callable[[np.ndarray], np.ndarray]
 def _imputer_step(imputer: SimpleImputer) -> _Step:
     missing_values = imputer.missing_values
     if not (isinstance(missing_values, float) and math.isnan(missing_values)):
-        raise _Unsupported(f"imputer of missing_values={missing_values!r}")
+        raise Unsupported(f"imputer of missing_values={missing_values!r}")
     statistics = np.asarray(imputer.statistics_, dtype=np.float64)
     keep = np.arange(len(statistics))
     if not imputer.keep_empty_features:
@@ -194,7 +182,7 @@ def _numeric_steps(transformer: Any) -> list[_Step]:
         elif isinstance(part, StandardScaler):
             steps.append(_scaler_step(part))
         elif part != "passthrough" and part is not None:
-            raise _Unsupported(f"numeric step {type(part).__name__}")
+            raise Unsupported(f"numeric step {type(part).__name__}")
     return steps
 
 
@@ -204,16 +192,16 @@ def _categorical_blocks(
     """One lookup table per column, made by the fitted encoder itself."""
     if isinstance(encoder, OneHotEncoder):
         if encoder.drop is not None or encoder.sparse_output:
-            raise _Unsupported("one-hot encoder with drop or sparse output")
+            raise Unsupported("one-hot encoder with drop or sparse output")
     elif not isinstance(encoder, OrdinalEncoder):
-        raise _Unsupported(f"categorical step {type(encoder).__name__}")
+        raise Unsupported(f"categorical step {type(encoder).__name__}")
     if not set(columns) <= set(types.categorical):
-        raise _Unsupported("an encoder of numeric columns")
+        raise Unsupported("an encoder of numeric columns")
     probes: list[list[Any]] = []
     for categories in encoder.categories_:
         known = [c for c in categories if not _is_missing(c)]
         if not all(isinstance(c, str) for c in known):
-            raise _Unsupported("categories that are not strings")
+            raise Unsupported("categories that are not strings")
         probes.append([*known, np.nan, _UNSEEN])
     length = max(len(p) for p in probes)
     frame = pd.DataFrame(
@@ -239,7 +227,7 @@ def _categorical_blocks(
             )
         )
     if sum(widths) != out.stop - out.start:
-        raise _Unsupported("encoder output width")
+        raise Unsupported("encoder output width")
     return blocks
 
 
@@ -254,174 +242,12 @@ def _output_widths(encoder: Any, total: int) -> list[int]:
         for categories, rare in zip(encoder.categories_, infrequent, strict=True):
             widths.append(len(categories) if rare is None else len(categories) - len(rare) + 1)
     if sum(widths) != total:
-        raise _Unsupported("encoder output width")
+        raise Unsupported("encoder output width")
     return widths
 
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-# The model: (float matrix) -> scores, and the response calibration reads.
-_Model = Callable[[np.ndarray], np.ndarray]
-
-
-def _model_functions(model: Any, classifier: bool) -> tuple[_Model, _Model | None]:
-    """``(score, decision)``: predict_proba (classifiers) or predict, and the decision
-    function when the model has one (calibration reads it rather than probabilities, as
-    scikit-learn does)."""
-    lgb = sys.modules.get("lightgbm.sklearn")
-    xgb = sys.modules.get("xgboost.sklearn")
-    if lgb is not None and isinstance(model, lgb.LGBMModel):
-        return _lightgbm(model, classifier)
-    if xgb is not None and isinstance(model, xgb.XGBModel):
-        return _xgboost(model, xgb, classifier), _decision(model)
-    if isinstance(model, _FORESTS):
-        return _forest(model, classifier), _decision(model)
-    if isinstance(model, _LINEAR):
-        return (model.predict_proba if classifier else model.predict), _decision(model)
-    raise _Unsupported(f"model {type(model).__name__}")
-
-
-def _decision(model: Any) -> _Model | None:
-    decision = getattr(model, "decision_function", None)
-    return None if decision is None else decision
-
-
-def _lightgbm(model: Any, classifier: bool) -> tuple[_Model, _Model | None]:
-    """``LGBMModel.predict_proba`` / ``predict`` / ``decision_function`` on the booster,
-    without the wrapper's per-call parameter handling."""
-    if callable(getattr(model, "_objective", None)):
-        raise _Unsupported("LightGBM with a custom objective")
-    booster = model.booster_
-    n_classes = getattr(model, "n_classes_", 0) if classifier else 0
-
-    # One thread: a request's few rows gain nothing from more, and the OpenMP threads of
-    # several worker processes would otherwise fight over the cores.
-    def score(x: np.ndarray) -> np.ndarray:
-        result = np.asarray(booster.predict(x, num_threads=1))
-        if n_classes == 2:
-            return np.vstack((1.0 - result, result)).transpose()
-        return result
-
-    def raw(x: np.ndarray) -> np.ndarray:
-        return np.asarray(booster.predict(x, raw_score=True, num_threads=1))
-
-    return score, (raw if hasattr(model, "decision_function") else None)
-
-
-def _forest(model: Any, classifier: bool) -> _Model:
-    """The forest's average over its trees, one after the other: for the few rows of a
-    request this avoids the thread pool that ``predict_proba`` starts on every call."""
-    trees = list(model.estimators_)
-    if getattr(model, "n_outputs_", 1) != 1:
-        raise _Unsupported("a forest of several outputs")
-
-    def score(x: np.ndarray) -> np.ndarray:
-        x32 = np.ascontiguousarray(x, dtype=np.float32)
-        total: np.ndarray
-        if classifier:
-            total = np.zeros((x32.shape[0], int(model.n_classes_)), dtype=np.float64)
-            for tree in trees:
-                total += tree.predict_proba(x32, check_input=False)
-        else:
-            total = np.zeros(x32.shape[0], dtype=np.float64)
-            for tree in trees:
-                total += tree.predict(x32, check_input=False)
-        total /= len(trees)
-        return total
-
-    return score
-
-
-def _xgboost(model: Any, xgb: Any, classifier: bool) -> _Model:
-    if isinstance(model, xgb.XGBRFClassifier | xgb.XGBRFRegressor):
-        raise _Unsupported("XGBoost random forest")
-    if classifier and model.objective not in ("binary:logistic", "multi:softprob"):
-        raise _Unsupported(f"XGBoost objective {model.objective!r}")
-    if not classifier and callable(model.objective):
-        raise _Unsupported("XGBoost with a custom objective")
-    booster = model.get_booster().copy()
-    booster.set_param({"nthread": 1})  # see _lightgbm: one thread per request
-    try:
-        iterations = (0, int(model.best_iteration) + 1)
-    except AttributeError:
-        iterations = (0, 0)
-    if model.booster == "gblinear":
-        iterations = (0, 0)
-    missing = model.missing
-    n_classes = int(model.n_classes_) if classifier else 0
-
-    def score(x: np.ndarray) -> np.ndarray:
-        result = np.asarray(
-            booster.inplace_predict(
-                x, iteration_range=iterations, predict_type="value", missing=missing
-            )
-        )
-        if n_classes and not (result.ndim == 2 and result.shape[1] == n_classes):
-            return np.vstack((1.0 - result, result)).transpose()
-        return result
-
-    return score
-
-
-def _calibrated(
-    calibrator: CalibratedClassifierCV, pipeline: Pipeline, score: _Model, decision: _Model | None
-) -> _Model:
-    """The calibrated probabilities, as ``CalibratedClassifierCV.predict_proba`` computes
-    them from the response of the (one) pipeline its calibrated classifiers hold."""
-    parts = []
-    classes = np.asarray(pipeline.classes_)
-    for calibrated in calibrator.calibrated_classifiers_:
-        if _unwrap(calibrated.estimator) is not pipeline:
-            raise _Unsupported("calibrated classifiers of another estimator")
-        if calibrated.method not in ("sigmoid", "isotonic"):
-            raise _Unsupported(f"calibration method {calibrated.method!r}")
-        indices = LabelEncoder().fit(calibrated.classes).transform(classes)
-        parts.append((np.asarray(indices), list(calibrated.calibrators), len(calibrated.classes)))
-    if not parts:
-        raise _Unsupported("no calibrated classifiers")
-    n_out = len(calibrator.classes_)
-
-    def response(x: np.ndarray) -> np.ndarray:
-        if decision is not None:
-            predictions = np.asarray(decision(x))
-        else:
-            predictions = np.asarray(score(x))
-            if len(classes) == 2:
-                predictions = predictions[:, 1]
-        return predictions.reshape(-1, 1) if predictions.ndim == 1 else predictions
-
-    def calibrate(x: np.ndarray) -> np.ndarray:
-        predictions = response(x)
-        n = predictions.shape[0]
-        mean = np.zeros((n, n_out))
-        for indices, calibrators, n_classes in parts:
-            proba = np.zeros((n, n_classes))
-            for class_idx, this_pred, fitted in zip(
-                indices, predictions.T, calibrators, strict=False
-            ):
-                if n_classes == 2:
-                    class_idx += 1
-                proba[:, class_idx] = fitted.predict(this_pred)
-            if n_classes == 2:
-                proba[:, 0] = 1.0 - proba[:, 1]
-            else:
-                denominator = np.sum(proba, axis=1)[:, np.newaxis]
-                uniform = np.full_like(proba, 1 / n_classes)
-                proba = np.divide(proba, denominator, out=uniform, where=denominator != 0)
-            proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
-            mean += proba
-        mean /= len(parts)
-        return mean
-
-    return calibrate
-
-
-def _unwrap(node: Any) -> Any:
-    while isinstance(node, FrozenEstimator):
-        node = node.estimator
-    return node
 
 
 @dataclass(frozen=True, eq=False)
@@ -437,7 +263,7 @@ class FastScorer:
     categorical: tuple[_Categorical, ...]
     numeric_out: slice
     numeric_steps: tuple[_Step, ...]
-    model: _Model
+    model: ModelFunction
 
     @property
     def is_classifier(self) -> bool:
@@ -509,7 +335,7 @@ def compile_scorer(estimator: Any, *, verify: bool = True) -> FastScorer | None:
     """
     try:
         scorer = _compile(estimator)
-    except _Unsupported as exc:
+    except Unsupported as exc:
         logger.debug("no fast path for %s: %s", type(estimator).__name__, exc)
         return None
     if verify and not _agrees(scorer, estimator):
@@ -523,33 +349,33 @@ def _compile(estimator: Any) -> FastScorer:
     if isinstance(node, FixedThresholdClassifier):
         threshold = node.threshold
         if not isinstance(threshold, int | float) or isinstance(threshold, bool):
-            raise _Unsupported(f"threshold {threshold!r}")
+            raise Unsupported(f"threshold {threshold!r}")
         if node.response_method not in ("auto", "predict_proba"):
-            raise _Unsupported(f"response_method {node.response_method!r}")
-        node = _unwrap(vars(node).get("estimator_") or node.estimator)
+            raise Unsupported(f"response_method {node.response_method!r}")
+        node = unwrap(vars(node).get("estimator_") or node.estimator)
         two = np.asarray(node.classes_)
         if len(two) != 2 or estimator.pos_label not in (None, two[1]):
-            raise _Unsupported("a threshold on a class other than the second of two")
-    node = _unwrap(node)
+            raise Unsupported("a threshold on a class other than the second of two")
+    node = unwrap(node)
     if isinstance(node, CalibratedClassifierCV):
         calibrator = node
-        inner = [_unwrap(c.estimator) for c in node.calibrated_classifiers_]
+        inner = [unwrap(c.estimator) for c in node.calibrated_classifiers_]
         if not inner:
-            raise _Unsupported("no calibrated classifiers")
+            raise Unsupported("no calibrated classifiers")
         node = inner[0]
     if not isinstance(node, Pipeline):
-        raise _Unsupported(f"{type(node).__name__} is not a headway pipeline")
+        raise Unsupported(f"{type(node).__name__} is not a headway pipeline")
     pipeline = node
     if [name for name, _ in pipeline.steps] != ["preprocess", "model"]:
-        raise _Unsupported(f"pipeline steps {[name for name, _ in pipeline.steps]}")
+        raise Unsupported(f"pipeline steps {[name for name, _ in pipeline.steps]}")
     try:
         types = feature_types_of(estimator)
     except ValueError as exc:
-        raise _Unsupported(str(exc)) from exc
+        raise Unsupported(str(exc)) from exc
     pre, model = pipeline.named_steps["preprocess"], pipeline.named_steps["model"]
     classifier = hasattr(estimator, "predict_proba")
     if not isinstance(pre, ColumnTransformer) or getattr(pre, "sparse_output_", False):
-        raise _Unsupported("preprocessing that is not a dense ColumnTransformer")
+        raise Unsupported("preprocessing that is not a dense ColumnTransformer")
     categorical: list[_Categorical] = []
     numeric_out, numeric_steps = slice(0, 0), []
     width = 0
@@ -563,15 +389,15 @@ def _compile(estimator: Any) -> FastScorer:
             categorical.extend(_categorical_blocks(transformer, columns, out, types))
         elif name == "numeric":
             if columns != list(types.numeric):
-                raise _Unsupported("numeric columns out of order")
+                raise Unsupported("numeric columns out of order")
             numeric_out, numeric_steps = out, _numeric_steps(transformer)
         else:
-            raise _Unsupported(f"transformer {name!r}")
+            raise Unsupported(f"transformer {name!r}")
     if width != getattr(model, "n_features_in_", width):
-        raise _Unsupported("model input width")
-    score, decision = _model_functions(model, classifier)
+        raise Unsupported("model input width")
+    score, decision = model_functions(model, classifier)
     if calibrator is not None:
-        score = _calibrated(calibrator, pipeline, score, decision)
+        score = calibrated(calibrator, pipeline, score, decision)
     classes = np.asarray(estimator.classes_) if classifier else None
     return FastScorer(
         types=types,
