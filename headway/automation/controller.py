@@ -42,7 +42,7 @@ from headway.automation.rollout import (
     plan_steps,
 )
 from headway.automation.triggers import check_triggers
-from headway.config.automation import duration
+from headway.config.monitoring import duration
 from headway.controlplane import (
     AuditLog,
     DeploymentStore,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from headway.config.automation import duration
+from headway.config.monitoring import duration
 from headway.data import DatasetStore
 from headway.exceptions import DataError
 from headway.pipeline.snapshots import fetch_snapshot

@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 from headway.automation.evidence import HIGHER_IS_BETTER, ErrorCounts, Observation
 from headway.automation.sequential import ab_summary, decide, msprt
-from headway.config.automation import RolloutConfig, duration
+from headway.config.automation import RolloutConfig
+from headway.config.monitoring import duration
 
 __all__ = ["Action", "RolloutDecision", "decide_rollout", "describe_step", "plan_steps"]
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from headway.config.automation import AutomationConfig, duration
+from headway.config.automation import AutomationConfig
+from headway.config.monitoring import duration
 from headway.controlplane.monitoring import StoredWindow
 
 __all__ = ["TriggerCheck", "TriggerFiring", "check_triggers"]

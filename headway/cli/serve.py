@@ -46,10 +46,9 @@ def serving_settings(project: Project, model_uri: str | None) -> ServingSettings
 
 
 def _seconds(text: str | None) -> float | None:
-    from headway.config.monitoring import parse_duration
+    from headway.config.monitoring import duration
 
-    parsed = parse_duration(text) if text is not None else None
-    return parsed.total_seconds() if parsed is not None else None
+    return None if text is None else duration(text, "compact_every").total_seconds()
 
 
 def _api_tokens(project: Project) -> dict[str, str] | None:

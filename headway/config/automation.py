@@ -7,13 +7,12 @@ retrains when a trigger fires, and rolls a blessed retrained version out through
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from headway.config._base import Section
-from headway.config.monitoring import parse_duration
+from headway.config.monitoring import duration
 
 __all__ = [
     "AutomationConfig",
@@ -22,22 +21,9 @@ __all__ = [
     "RolloutConfig",
     "RolloutStep",
     "TriggerConfig",
-    "duration",
 ]
 
 OnlineMetric = Literal["auto", "brier", "accuracy", "absolute_error", "squared_error"]
-
-
-def duration(text: str, key: str) -> timedelta:
-    """``text`` (``30s``, ``10m``, ``2h``, ``7d``) as a positive duration.
-
-    Raises:
-        ValueError: it is not one; the message names ``key`` and the accepted forms.
-    """
-    parsed = parse_duration(text)
-    if parsed is None or parsed.total_seconds() <= 0:
-        raise ValueError(f"{key}: {text!r} is not a duration above zero (30s, 10m, 2h, 7d, 1w)")
-    return parsed
 
 
 def _check_cron(text: str) -> str:

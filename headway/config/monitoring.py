@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from headway.config._base import Section
 
-__all__ = ["MonitoringConfig", "parse_duration", "parse_window"]
+__all__ = ["MonitoringConfig", "duration", "parse_duration", "parse_window"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
 _ROWS = re.compile(r"^\s*(\d+)\s*rows?\s*$")
@@ -23,6 +23,18 @@ def parse_duration(text: str) -> timedelta | None:
     if not match:
         return None
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def duration(text: str, key: str) -> timedelta:
+    """``text`` (``30s``, ``10m``, ``2h``, ``7d``) as a positive duration.
+
+    Raises:
+        ValueError: it is not one; the message names ``key`` and the accepted forms.
+    """
+    parsed = parse_duration(text)
+    if parsed is None or parsed.total_seconds() <= 0:
+        raise ValueError(f"{key}: {text!r} is not a duration above zero (30s, 10m, 2h, 7d, 1w)")
+    return parsed
 
 
 def parse_window(text: str) -> timedelta | int:

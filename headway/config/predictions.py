@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from headway.config._base import Section
-from headway.config.monitoring import parse_duration
+from headway.config.monitoring import duration
 
 __all__ = ["PredictionLogConfig"]
 
@@ -40,10 +40,5 @@ class PredictionLogConfig(Section):
     @classmethod
     def _compact_every(cls, value: str | None) -> str | None:
         if value is not None:
-            parsed = parse_duration(value)
-            if parsed is None or parsed.total_seconds() <= 0:
-                raise ValueError(
-                    f"{value!r} is not a duration above zero (30s, 10m, 1h, 1d); null "
-                    "compacts only when the server stops"
-                )
+            duration(value, "compact_every")
         return value

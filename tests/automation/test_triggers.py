@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from headway.automation.triggers import TriggerCheck, TriggerFiring, check_triggers
-from headway.config.automation import AutomationConfig, RolloutConfig, duration
+from headway.config.automation import AutomationConfig, RolloutConfig
+from headway.config.monitoring import duration
 from headway.controlplane.monitoring import StoredWindow
 
 TRAINED = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
