@@ -7,6 +7,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,14 @@ class ServedModel:
     estimator scores every request."""
     _explainer: Any = field(default=None, repr=False)
     _explainer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @cached_property
+    def never_null(self) -> frozenset[str]:
+        """The columns the training schema refuses nulls in (under ``checks.nulls: error``)."""
+        schema = self.schema
+        if schema is None or schema.checks.nulls != "error":
+            return frozenset()
+        return frozenset(name for name, spec in schema.columns.items() if not spec.nullable)
 
     @classmethod
     def load(cls, uri: str, registry: ModelRegistry) -> ServedModel:

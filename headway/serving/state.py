@@ -438,8 +438,8 @@ class ServingState:
         filler = self.features
         assert filler is not None
         if filler.store.remote:
-            return await run_in_threadpool(filler.fill, parsed, _never_null(model))
-        return filler.fill(parsed, _never_null(model))
+            return await run_in_threadpool(filler.fill, parsed, model.never_null)
+        return filler.fill(parsed, model.never_null)
 
     def _named(self, result: dict[str, Any], scorer: Scorer) -> dict[str, Any]:
         result["model"] = scorer.model_doc
@@ -519,14 +519,6 @@ class ServingState:
         except Exception:  # the segments stay; a later compaction takes them
             logger.exception("compacting the prediction log failed")
         self.log.close()
-
-
-def _never_null(model: ServedModel) -> frozenset[str]:
-    """The columns ``model``'s training schema refuses nulls in (``checks.nulls: error``)."""
-    schema = model.schema
-    if schema is None or schema.checks.nulls != "error":
-        return frozenset()
-    return frozenset(name for name, spec in schema.columns.items() if not spec.nullable)
 
 
 def _feature_filler(settings: Any) -> Any | None:
