@@ -332,10 +332,10 @@ def parse_infer(
     if not isinstance(inputs, list) or not inputs:
         raise InvalidRequestError("'inputs' must be a non-empty list of input tensors")
     outputs = _requested(doc.get("outputs"), model)
-    columns = set(model.types.columns)
+    columns = set(model.types.columns) | keys  # a model column or an entity key
     names = [i.get("name") for i in inputs if isinstance(i, dict)]
     by_column = content_type == "pd" or (
-        content_type is None and (len(inputs) > 1 or any(n in columns | keys for n in names))
+        content_type is None and (len(inputs) > 1 or any(n in columns for n in names))
     )
     if by_column:
         n_rows, data = _by_column(inputs, model, filled=bool(keys))
